@@ -1,0 +1,1 @@
+"""The `ferkit` command line."""

@@ -1,0 +1,45 @@
+"""`ferkit` — one Typer app; each command lives in its own module and is registered here."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import typer  # noqa: E402
+
+from ferkit.cli import train as train_command  # noqa: E402
+from ferkit.errors import FerkitError  # noqa: E402
+
+app = typer.Typer(
+    name="ferkit",
+    help="Facial emotion recognition: train, evaluate, predict, serve and export models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _ferkit() -> None:
+    """Facial emotion recognition: train, evaluate, predict, serve and export models."""
+
+
+app.command("train")(train_command.train)
+
+
+def main() -> None:
+    """Entry point: user mistakes end with one line on stderr and exit code 2, never a traceback."""
+    try:
+        app()
+    except FerkitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted; run the same command again to resume", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""ferkit's default architecture: a compact VGG-style CNN with batch norm, sized for 2-core CPU training.
+
+Four stages of 3×3 convolutions (widths f, 2f, 4f, 8f with f = `NoOfFilters`; one conv in the first stage,
+two in the others), each followed by max pooling, then global average pooling, dropout and softmax. The
+network centre-crops its input to `CropSize`, so training can feed randomly shifted full-size faces and
+inference feeds the face as framed, with no separate crop step to get wrong.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, regularizers
+
+from ferkit.models.registry import register
+
+STAGE_DEPTHS = (1, 2, 2, 2)
+
+
+def check(config) -> None:
+    height, width = config.input_size
+    if min(height, width) < 2 ** len(STAGE_DEPTHS):
+        raise ValueError(
+            f"input size {[height, width]} is too small for {len(STAGE_DEPTHS)} pooling stages "
+            f"(need at least {2 ** len(STAGE_DEPTHS)} pixels per side)"
+        )
+
+
+@register("fervgg", check=check)
+def build_fervgg(config, num_classes: int) -> keras.Model:
+    height, width = config.ImageSize
+    crop_height, crop_width = config.input_size
+    l2 = regularizers.L2(config.RegularizationRate) if config.RegularizationRate else None
+
+    inputs = keras.Input(shape=(None, None, config.channels), name="image")
+    x = layers.Resizing(height, width, name="resize")(inputs)
+    x = layers.CenterCrop(crop_height, crop_width, name="center_crop")(x)
+    x = layers.Rescaling(1.0 / 255, name="rescale")(x)
+    for stage, depth in enumerate(STAGE_DEPTHS):
+        filters = config.NoOfFilters * 2**stage
+        for index in range(depth):
+            x = layers.Conv2D(
+                filters, 3, padding="same", use_bias=False, kernel_regularizer=l2,
+                name=f"stage{stage + 1}_conv{index + 1}",
+            )(x)
+            x = layers.BatchNormalization(name=f"stage{stage + 1}_bn{index + 1}")(x)
+            x = layers.ReLU(name=f"stage{stage + 1}_relu{index + 1}")(x)
+        x = layers.MaxPool2D(name=f"stage{stage + 1}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(config.DropOutRate, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=l2, name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="fervgg")

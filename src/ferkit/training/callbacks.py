@@ -1,0 +1,110 @@
+"""Callbacks of a run: the spec's EarlyStopping and ModelCheckpoint, made safe to resume and to kill."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from ferkit.models.saving import ModelMetadata, save_model
+
+
+def previous_epochs(history_csv: Path) -> list[dict[str, float]]:
+    """Rows of an existing history.csv (empty when there is none)."""
+    if not history_csv.is_file():
+        return []
+    with history_csv.open(newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' ModelCheckpoint that writes the whole model with ferkit metadata, via a temporary file.
+
+    Args:
+        metadata: stored inside every checkpoint so it is a usable, self-describing model on its own.
+        best: the best monitored value of earlier, interrupted attempts of the same run.
+    """
+
+    def __init__(self, filepath, metadata: ModelMetadata, best: float | None = None, **kwargs):
+        super().__init__(filepath, **kwargs)
+        self.metadata = metadata
+        if best is not None:
+            self.best = best
+
+    def _save_model(self, epoch, batch, logs):
+        filepath = self._get_file_path(epoch, batch, logs)
+        if self._should_save_model(epoch, batch, logs, filepath):
+            save_model(self.model, filepath, self.metadata)
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: finished saving model to {filepath}")
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping that, on a resumed run, remembers the best epoch of the attempts before.
+
+    Args:
+        history: rows of history.csv from earlier attempts.
+        best_model_path: checkpoint holding the best weights so far (restored at the end if still best).
+    """
+
+    def __init__(self, history: list[dict[str, float]], best_model_path: Path, **kwargs):
+        super().__init__(**kwargs)
+        self._history = history
+        self._best_model_path = Path(best_model_path)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        values = [row.get(self.monitor, math.inf) for row in self._history]
+        if not values:
+            return
+        best_index = min(range(len(values)), key=values.__getitem__)
+        self.best = values[best_index]
+        self.best_epoch = int(self._history[best_index].get("epoch", best_index))
+        self.wait = len(values) - 1 - best_index
+        if self.restore_best_weights and self._best_model_path.is_file():
+            self.best_weights = keras.saving.load_model(self._best_model_path, compile=False).get_weights()
+
+
+class EpochSummary(keras.callbacks.Callback):
+    """Prints one line per epoch (key metrics, seconds, images/s) and measures training throughput."""
+
+    def __init__(self, images_per_epoch: int, total_epochs: int, print_fn=print):
+        super().__init__()
+        self.images_per_epoch = images_per_epoch
+        self.total_epochs = total_epochs
+        self.print_fn = print_fn
+        self.epoch_seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        self.epoch_seconds.append(seconds)
+        logs = logs or {}
+        parts = [f"{key} {logs[key]:.4f}" for key in
+                 ("loss", "val_loss", "categorical_accuracy", "val_categorical_accuracy",
+                  "val_top_k_categorical_accuracy") if key in logs]
+        self.print_fn(f"epoch {epoch + 1}/{self.total_epochs}: " + ", ".join(parts) +
+                      f" ({seconds:.1f} s, {self.images_per_epoch / seconds:.0f} img/s)")
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images_per_epoch * len(self.epoch_seconds) / max(sum(self.epoch_seconds), 1e-9)
+
+
+def epoch_learning_rate(base: float, epochs: int, schedule: str, warmup: int):
+    """An epoch → learning-rate function: linear warm-up, then constant or cosine decay to 1 % of base."""
+
+    def rate(epoch: int, _current: float | None = None) -> float:
+        if warmup and epoch < warmup:
+            return base * (epoch + 1) / (warmup + 1)
+        if schedule == "cosine":
+            progress = (epoch - warmup) / max(epochs - warmup, 1)
+            return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return base
+
+    return rate
