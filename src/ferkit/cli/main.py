@@ -9,6 +9,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 
+from ferkit.cli import calibrate as calibrate_command  # noqa: E402
+from ferkit.cli import evaluate as evaluate_command  # noqa: E402
+from ferkit.cli import launch as launch_command  # noqa: E402
+from ferkit.cli import serve as serve_command  # noqa: E402
 from ferkit.cli import train as train_command  # noqa: E402
 from ferkit.errors import FerkitError  # noqa: E402
 
@@ -27,6 +31,11 @@ def _ferkit() -> None:
 
 
 app.command("train")(train_command.train)
+app.command("launch", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    launch_command.launch)
+app.command("serve")(serve_command.serve)
+app.command("evaluate")(evaluate_command.evaluate)
+app.command("calibrate")(calibrate_command.calibrate)
 
 
 def main() -> None:

@@ -25,6 +25,10 @@ class ImageDecodeError(FerkitError):
     """An input that is not a usable image."""
 
 
+class ImageTooLargeError(ImageDecodeError):
+    """An image with more pixels than allowed (a possible decompression bomb)."""
+
+
 def _to_rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(image, dtype=np.float64)
@@ -68,7 +72,7 @@ def decode_image(source: bytes | str | Path, name: str | None = None, max_pixels
             with Image.open(stream) as image:
                 width, height = image.size
                 if width * height > max_pixels:
-                    raise ImageDecodeError(
+                    raise ImageTooLargeError(
                         f"{label}: image too large ({width}x{height} = {width * height} pixels, "
                         f"limit {max_pixels})"
                     )
@@ -80,7 +84,7 @@ def decode_image(source: bytes | str | Path, name: str | None = None, max_pixels
     except UnidentifiedImageError:
         raise ImageDecodeError(f"{label}: not an image or an unsupported format") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageDecodeError(f"{label}: image too large (decompression bomb)") from None
+        raise ImageTooLargeError(f"{label}: image too large (decompression bomb)") from None
     except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, KeyError, MemoryError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageDecodeError(f"{label}: corrupt or truncated image ({reason})") from None

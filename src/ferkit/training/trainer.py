@@ -20,6 +20,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from ferkit.config import Configuration, save_config
 from ferkit.data.pipeline import make_dataset, targets_for
 from ferkit.data.sources import LabeledData
+from ferkit.distributed.callbacks import RestoreOnlyBackup
+from ferkit.distributed.strategies import SingleProcess
 from ferkit.errors import ConfigError
 from ferkit.models import build_model
 from ferkit.models.saving import ModelMetadata, load_model, save_model
@@ -83,6 +85,12 @@ def model_path_for(config: Configuration, out_dir: Path) -> Path:
     return path
 
 
+def _rows_of(history: dict[str, list[float]], first_epoch: int) -> list[dict[str, float]]:
+    """Per-epoch rows of a Keras History dict, numbered from `first_epoch` (what history.csv would hold)."""
+    count = len(next(iter(history.values()), []))
+    return [{"epoch": first_epoch + i, **{k: float(v[i]) for k, v in history.items()}} for i in range(count)]
+
+
 def _file_logger(out_dir: Path) -> logging.Handler:
     handler = logging.FileHandler(out_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -93,7 +101,8 @@ def _file_logger(out_dir: Path) -> logging.Handler:
 
 
 def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path, train_again: bool = False,
-                  print_fn=print, verbose: int = 1) -> TrainResult:
+                  print_fn=print, verbose: int = 1, strategy: SingleProcess | None = None,
+                  extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> TrainResult:
     """Load the model at ModelPath if it exists (unless `train_again`), else train it on the data.
 
     Args:
@@ -101,6 +110,9 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
         data: labelled images with a train and a validation split.
         out_dir: the run folder; an unfinished run in it is resumed from its last finished epoch.
         train_again: train even when a model file already exists.
+        strategy: how to spread the run over processes or devices (`ferkit.distributed`); only its chief
+            (rank 0) writes files. Default: this process alone.
+        extra_callbacks: appended to the run's callbacks (e.g. a hyper-parameter search's pruning callback).
     """
     out_dir = Path(out_dir)
     config = resolve_classes(config, data)
@@ -110,37 +122,48 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
         print_fn(f"Model loaded from {model_path}.")
         return TrainResult(model, metadata, model_path, trained=False)
 
+    strategy = strategy or SingleProcess()
+    if not strategy.is_chief:
+        with strategy.scope():
+            return _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra_callbacks)
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = _file_logger(out_dir)
     try:
-        return _train(config, data, out_dir, model_path, print_fn, verbose)
+        with strategy.scope():
+            return _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra_callbacks)
     finally:
         logging.getLogger("ferkit").removeHandler(handler)
         handler.close()
 
 
-def _train(config, data, out_dir, model_path, print_fn, verbose) -> TrainResult:
-    save_config(config, out_dir / "config.yaml")
+def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra_callbacks) -> TrainResult:
+    chief = strategy.is_chief
     backup_dir = out_dir / "backup"
     history_csv = out_dir / "history.csv"
     checkpoint_path = out_dir / "checkpoint.keras"
     resuming = backup_dir.is_dir()
-    if not resuming:
-        history_csv.unlink(missing_ok=True)
-        checkpoint_path.unlink(missing_ok=True)
-    history = previous_epochs(history_csv)
+    history = previous_epochs(history_csv) if resuming else []
+    strategy.barrier("ferkit: resume state read")
+    if chief:
+        save_config(config, out_dir / "config.yaml")
+        if not resuming:
+            history_csv.unlink(missing_ok=True)
+            checkpoint_path.unlink(missing_ok=True)
     for path, reason in data.skipped:
         log.warning("skipped unreadable image %s: %s", path, reason)
-    if data.skipped:
+    if data.skipped and chief:
         print_fn(f"Skipped {len(data.skipped)} unreadable images (listed in {out_dir / 'train.log'}).")
 
     train_idx = data.split_indices("train")
     val_idx = data.split_indices("validation")
     keras.utils.set_random_seed(config.Seed)
-    training_ds = make_dataset(data.images[train_idx], targets_for(data, train_idx, config.SoftLabelWeight),
-                               config.BatchSize, training=True, augment=config.Augment, seed=config.Seed)
-    validation_ds = make_dataset(data.images[val_idx], targets_for(data, val_idx), config.BatchSize,
-                                 training=False)
+    training_ds = strategy.shard_training(
+        make_dataset(data.images[train_idx], targets_for(data, train_idx, config.SoftLabelWeight),
+                     config.BatchSize, training=True, augment=config.Augment, seed=config.Seed),
+        config.BatchSize)
+    validation_ds = strategy.shard_validation(
+        make_dataset(data.images[val_idx], targets_for(data, val_idx), config.BatchSize, training=False),
+        config.BatchSize)
     steps_per_epoch = max(len(train_idx) // config.BatchSize, 1)
 
     metadata = ModelMetadata(
@@ -160,15 +183,20 @@ def _train(config, data, out_dir, model_path, print_fn, verbose) -> TrainResult:
         monitor="val_loss", save_best_only=True, save_weights_only=False, verbose=1,
     )
     summary_line = EpochSummary(steps_per_epoch * config.BatchSize, config.NoOfEpochs, print_fn)
-    callbacks = [
-        early_stopping,
-        checkpoint,
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
-        keras.callbacks.LearningRateScheduler(
-            epoch_learning_rate(config.LearningRate, config.NoOfEpochs, config.LRSchedule, config.WarmupEpochs)),
-        summary_line,
-        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
-    ]
+    scheduler = keras.callbacks.LearningRateScheduler(
+        epoch_learning_rate(config.LearningRate, config.NoOfEpochs, config.LRSchedule, config.WarmupEpochs))
+    if chief:
+        callbacks = [
+            early_stopping,
+            checkpoint,
+            keras.callbacks.CSVLogger(str(history_csv), append=True),
+            scheduler,
+            summary_line,
+            keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
+        ]
+    else:
+        callbacks = [early_stopping, scheduler, summary_line, RestoreOnlyBackup(str(backup_dir))]
+    callbacks += list(extra_callbacks)
     class_weight = None
     if config.ClassWeights:
         labels = data.labels[train_idx]
@@ -186,9 +214,10 @@ def _train(config, data, out_dir, model_path, print_fn, verbose) -> TrainResult:
         verbose=verbose,
     )
     wall = time.perf_counter() - start
-    save_model(model, model_path, metadata)
-    rows = previous_epochs(history_csv)
-    if rows:
+    if chief:
+        save_model(model, model_path, metadata)
+    rows = previous_epochs(history_csv) if chief else [*history, *_rows_of(fit.history, len(history))]
+    if rows and chief:
         plot_history(rows, out_dir / "history.png")
     best = min(rows, key=lambda row: row.get("val_loss", np.inf)) if rows else {}
     summary = {
@@ -208,8 +237,9 @@ def _train(config, data, out_dir, model_path, print_fn, verbose) -> TrainResult:
         "model_path": str(model_path),
         "skipped_images": len(data.skipped),
     }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    shutil.rmtree(backup_dir, ignore_errors=True)
+    if chief:
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        shutil.rmtree(backup_dir, ignore_errors=True)
     print_fn(
         f"Trained {config.Architecture} ({summary['parameters']:,} parameters): best epoch {summary['best_epoch']}, "
         f"val_loss {summary['best_val_loss']:.4f}, val_accuracy {summary['best_val_accuracy']:.4f}, "

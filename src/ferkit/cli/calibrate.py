@@ -1,0 +1,30 @@
+"""`ferkit calibrate`: fit a softmax temperature on the validation split and store it in a model copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def calibrate(
+    model: Annotated[Path, typer.Option(help="Model file (.keras or .h5) written by ferkit.")],
+    data: Annotated[str, typer.Option(help="Dataset in any format `ferkit train` reads.")],
+    split: Annotated[str, typer.Option(help="Split to fit on: the validation split (PublicTest for "
+                                            "FER-2013), never the test split you report on.")] = "validation",
+    out: Annotated[Path | None, typer.Option(help="Calibrated model file to write (default: "
+                                                  "<model>.calibrated.keras beside the model).")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per classifier call.")] = 256,
+) -> None:
+    """Fit temperature scaling by minimising NLL, write the calibrated copy and print ECE before/after."""
+    from ferkit.evaluation.runner import calibrate_model_file
+
+    destination = out or model.with_name(f"{model.stem}.calibrated{model.suffix}")
+    outcome = calibrate_model_file(model, data, destination, split=split, batch_size=batch_size)
+    fit = outcome.fit
+    typer.echo(f"Fitted on {outcome.split!r} of {data} ({fit.n} images): temperature {fit.temperature:.4f} "
+               f"(was {outcome.previous_temperature:.4f}).")
+    typer.echo(f"ECE (15 bins): {fit.ece_before:.4f} -> {fit.ece_after:.4f}   "
+               f"NLL: {fit.nll_before:.4f} -> {fit.nll_after:.4f}")
+    typer.echo(f"Calibrated model written to {destination}")

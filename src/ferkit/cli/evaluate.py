@@ -1,0 +1,41 @@
+"""`ferkit evaluate`: metrics, figures and predictions of a model on a dataset split, with their protocol."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+class Detector(StrEnum):
+    none = "none"
+    haar = "haar"
+    mtcnn = "mtcnn"
+
+
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Model file (.keras or .h5) written by ferkit.")],
+    data: Annotated[str, typer.Option(help="Dataset in any format `ferkit train` reads (folder, FER-2013 "
+                                           ".csv, .npz).")],
+    split: Annotated[str | None, typer.Option(
+        help="Split name (PrivateTest, test, val, ...) or role; default: the test split, else validation.")
+    ] = None,
+    detector: Annotated[Detector, typer.Option(
+        help="'none' uses images as given (pre-cropped faces); haar or mtcnn detect the face first.")
+    ] = Detector.none,
+    tta: Annotated[bool, typer.Option("--tta", help="Average flipped and shifted views of each face.")
+                   ] = False,
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json, predictions.npz and figures.")] = Path(
+        "runs/evaluate"),
+    batch_size: Annotated[int, typer.Option(help="Images per classifier call.")] = 256,
+) -> None:
+    """Evaluate a model: writes metrics.json, predictions.npz, confusion_matrix.png, reliability.png and
+    wrong_examples.png, and prints per-class and headline metrics."""
+    from ferkit.evaluation import evaluate_model, format_table, write_report
+
+    result = evaluate_model(model, data, split=split, detector=detector.value, tta=tta, batch_size=batch_size)
+    write_report(result, out)
+    typer.echo(format_table(result.metrics))
+    typer.echo(f"Reports written to {out.resolve()}")

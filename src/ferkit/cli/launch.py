@@ -1,0 +1,28 @@
+"""`ferkit launch`: run a ferkit command in N local processes as one job (e.g. distributed training)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def launch(
+    ctx: typer.Context,
+    nproc: Annotated[int, typer.Option(help="Number of local processes (ranks 0..N-1).")] = 2,
+    coordinator: Annotated[str | None, typer.Option(
+        help="HOST:PORT for rank 0's coordination service (default: a free port on 127.0.0.1).")] = None,
+    grace: Annotated[float, typer.Option(
+        help="Seconds the other ranks get to exit after one rank failed, before they are killed.")] = 10.0,
+) -> None:
+    """Start `ferkit <command>` N times, e.g. `ferkit launch --nproc 2 -- train --data d.npz --distributed`.
+
+    Each process gets FERKIT_COORDINATOR, FERKIT_NUM_PROCESSES and FERKIT_PROCESS_ID; `train` also gets the
+    JAX backend and --distributed. Output lines start with [rank N]. If one rank fails, the others are stopped
+    and the launcher exits non-zero; running the same command again resumes training from the last epoch.
+    """
+    from ferkit.distributed.launcher import launch as run
+
+    code = run(nproc, list(ctx.args), coordinator=coordinator, grace=grace, echo=typer.echo,
+               echo_err=lambda text: typer.echo(text, err=True))
+    raise typer.Exit(code)

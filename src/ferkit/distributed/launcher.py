@@ -1,0 +1,161 @@
+"""Start N local ferkit processes as one job, prefix their output with their rank, and stop them together.
+
+If one process fails, the others are stopped (SIGTERM, then SIGKILL after a grace period) and the launcher
+exits non-zero naming the process, so a job never hangs waiting for a rank that is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ferkit.distributed.process_group import DistributedError, check_coordinator
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+@dataclass
+class _Rank:
+    rank: int
+    process: subprocess.Popen
+    threads: list[threading.Thread]
+
+
+def _relay(stream, tag: str, write: Callable[[str], None]) -> None:
+    """Copy lines from a child's pipe, each starting with its rank tag (added unless already there)."""
+    for line in iter(stream.readline, ""):
+        text = line.rstrip("\n")
+        write(text if text.startswith(tag) else tag + text)
+    stream.close()
+
+
+def _stop(ranks: list[_Rank], grace: float) -> None:
+    """SIGTERM every running rank (its whole process group), then SIGKILL whatever is left after `grace`."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        running = [r for r in ranks if r.process.poll() is None]
+        for r in running:
+            try:
+                os.killpg(r.process.pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while any(r.process.poll() is None for r in running) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def child_environment(command: Sequence[str], coordinator: str, nproc: int, rank: int,
+                      base: dict[str, str] | None = None) -> dict[str, str]:
+    """Rank `rank`'s environment: the job's topology, and for `train` the JAX backend and --distributed."""
+    env = dict(os.environ if base is None else base)
+    env.update({
+        "FERKIT_COORDINATOR": coordinator,
+        "FERKIT_NUM_PROCESSES": str(nproc),
+        "FERKIT_PROCESS_ID": str(rank),
+        "PYTHONUNBUFFERED": "1",
+    })
+    if command and command[0] == "train":
+        env["KERAS_BACKEND"] = "jax"
+        env["FERKIT_DISTRIBUTED"] = "1"
+    return env
+
+
+def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, grace: float = 10.0,
+           echo: Callable[[str], None] = print, echo_err: Callable[[str], None] | None = None) -> int:
+    """Run `ferkit <command>` in `nproc` local processes; return 0 when all succeed, else a failure status.
+
+    Args:
+        nproc: number of processes (ranks 0..nproc-1).
+        command: the ferkit command and its arguments, e.g. ["train", "--data", "x.npz", ...].
+        coordinator: HOST:PORT for rank 0's coordination service (default: a free port on 127.0.0.1).
+        grace: seconds the other ranks get to exit after SIGTERM when one rank has failed.
+    """
+    if nproc < 1:
+        raise DistributedError(f"--nproc {nproc}: needs at least 1 process")
+    if not command:
+        raise DistributedError("no command to launch; give it after --: ferkit launch --nproc 2 -- train ...")
+    if coordinator:
+        check_coordinator(coordinator, "--coordinator")
+    else:
+        coordinator = f"127.0.0.1:{free_port()}"
+    echo_err = echo_err or echo
+    lock = threading.Lock()
+
+    def locked(write):
+        def emit(text: str) -> None:
+            with lock:
+                write(text)
+        return emit
+
+    echo(f"launch: {nproc} process(es), coordinator {coordinator}: ferkit {' '.join(command)}")
+    ranks: list[_Rank] = []
+    try:
+        for rank in range(nproc):
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ferkit.cli.main", *command],
+                env=child_environment(command, coordinator, nproc, rank),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
+                start_new_session=True,
+            )
+            tag = f"[rank {rank}] "
+            threads = [
+                threading.Thread(target=_relay, args=(process.stdout, tag, locked(echo)), daemon=True),
+                threading.Thread(target=_relay, args=(process.stderr, tag, locked(echo_err)), daemon=True),
+            ]
+            for thread in threads:
+                thread.start()
+            ranks.append(_Rank(rank, process, threads))
+            echo(f"launch: rank {rank} is pid {process.pid}")
+        failed = _wait_for_all_or_first_failure(ranks)
+        if failed is not None:
+            code = failed.process.returncode
+            others = [r.rank for r in ranks if r is not failed and r.process.poll() is None]
+            _stop(ranks, grace)
+            stopped = f"; stopped rank(s) {', '.join(map(str, others))}" if others else ""
+            hint = " Run the same command again to resume from the last finished epoch." \
+                if command[0] == "train" else ""
+            echo_err(f"launch: rank {failed.rank} (pid {failed.process.pid}) {describe_exit(code)}{stopped}."
+                     + hint)
+            return code if code > 0 else 1
+        return 0
+    except KeyboardInterrupt:
+        _stop(ranks, grace)
+        echo_err("launch: interrupted; stopped every rank")
+        return 130
+    finally:
+        _stop(ranks, grace)
+        for r in ranks:
+            for thread in r.threads:
+                thread.join(timeout=5)
+
+
+def _wait_for_all_or_first_failure(ranks: list[_Rank]) -> _Rank | None:
+    """Block until every rank exited successfully (None) or one rank failed (that rank)."""
+    while True:
+        codes = [r.process.poll() for r in ranks]
+        for r, code in zip(ranks, codes, strict=True):
+            if code not in (None, 0):
+                return r
+        if all(code == 0 for code in codes):
+            return None
+        time.sleep(0.1)

@@ -1,0 +1,255 @@
+"""Evaluate a model file on a dataset split: predictions, metrics and the exact protocol behind them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ferkit.data import LabeledData, load_data
+from ferkit.data.sources import SPLIT_ALIASES
+from ferkit.errors import DataError, ModelFileError
+from ferkit.evaluation.calibration import TemperatureFit, apply_temperature, fit_temperature
+from ferkit.evaluation.fer2013 import NOT_LABELLED, ferplus_majority, read_ferplus_votes, rows_duplicated_in
+from ferkit.evaluation.metrics import ECE_BINS, accuracy_on, classification_metrics
+from ferkit.evaluation.tta import SINGLE_CROP_PROTOCOL, predict_with_tta, tta_protocol
+
+DETECTION_MIN_SIDE = 256
+
+
+@dataclass
+class EvaluationResult:
+    """Everything `ferkit evaluate` reports.
+
+    Args:
+        metrics: the content of metrics.json.
+        probabilities: (N, K) calibrated probabilities (rows without a face hold NaN).
+        labels: (N,) true class indices in the model's class order.
+        indices: (N,) row indices into the dataset.
+        face_found: (N,) False where the detector found no face.
+        inputs: (N, H, W, C) uint8 images as the model saw them (single view), for the example grid.
+    """
+
+    metrics: dict
+    probabilities: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+    face_found: np.ndarray
+    inputs: list[np.ndarray]
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_evaluation_classifier(model_path: str | Path):
+    """The model file as a classifier: `predict_proba(uint8 NHWC) -> raw probabilities` and `metadata`."""
+    from ferkit.evaluation.compiled import CompiledKerasClassifier
+
+    return CompiledKerasClassifier(model_path)
+
+
+def load_data_for(data_path: str | Path, metadata, for_detection: bool = False) -> LabeledData:
+    """Load data the way the model was trained on it: its image size, colour mode and validation split.
+
+    For face detection, images are loaded in RGB and folder images at least `DETECTION_MIN_SIDE` pixels
+    high and wide, so the detector gets more than a thumbnail (arrays such as FER-2013 keep their size).
+    """
+    config = metadata.config or {}
+    image_size = tuple(metadata.image_size)
+    if for_detection:
+        image_size = tuple(max(side, DETECTION_MIN_SIDE) for side in image_size)
+    return load_data(data_path, image_size=image_size,
+                     color_mode="rgb" if for_detection else metadata.color_mode,
+                     validation_split=config.get("ValidationSplit", 0.2), seed=config.get("Seed", 42))
+
+
+def resolve_split(data: LabeledData, split: str | None) -> tuple[str, np.ndarray]:
+    """The split's own name and row indices; by default the test split, else the validation split."""
+    if split is None:
+        split = "test" if "test" in data.roles else "validation"
+    indices = data.split_indices(split)
+    if split in data.splits:
+        return split, indices
+    return data.roles[SPLIT_ALIASES.get(split.lower(), split.lower())], indices
+
+
+def _labels_in_model_order(data: LabeledData, class_names: list[str]) -> np.ndarray:
+    if list(data.class_names) == list(class_names):
+        return data.labels
+    if sorted(data.class_names) != sorted(class_names):
+        raise DataError(f"{data.source}: classes {', '.join(data.class_names)} do not match the model's "
+                        f"classes {', '.join(class_names)}")
+    order = np.array([class_names.index(name) for name in data.class_names])
+    return order[data.labels]
+
+
+def predict_in_batches(predict_proba: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
+                       batch_size: int, tta: bool, description: str = "classifying") -> np.ndarray:
+    """Raw probabilities of `images`, `batch_size` at a time, optionally with test-time augmentation."""
+    chunks = []
+    for start in tqdm(range(0, len(images), batch_size), desc=description, unit="batch", leave=False,
+                      disable=None):
+        batch = images[start:start + batch_size]
+        chunks.append(predict_with_tta(predict_proba, batch) if tta else predict_proba(batch))
+    return np.concatenate(chunks).astype(np.float64)
+
+
+def _detected_faces(data: LabeledData, indices: np.ndarray, detector: str, metadata):
+    """Each row's largest detected face, framed for the model; rows without a face get None."""
+    from ferkit.inference.faces import crop_largest_face
+
+    return [crop_largest_face(data.images[i], detector, metadata)
+            for i in tqdm(indices, desc=f"detecting faces ({detector})", unit="image", leave=False,
+                          disable=None)]
+
+
+def _ferplus_report(data: LabeledData, indices: np.ndarray, predicted: np.ndarray,
+                    class_names: list[str]) -> dict | None:
+    votes = read_ferplus_votes(data.source)
+    if votes is None or len(votes) != len(data.labels):
+        return None
+    majority = ferplus_majority(votes[indices], class_names)
+    labelled = majority.labels != NOT_LABELLED
+    return {
+        "accuracy": accuracy_on(predicted, majority.labels, labelled),
+        "n": int(labelled.sum()),
+        "excluded": majority.excluded,
+        "rule": "label with strictly the most of the 10 FER+ votes; rows left out when the top count is "
+                "tied, or the winner is contempt, unknown or NF (not a face), or there are no votes",
+    }
+
+
+def _non_duplicate_report(data: LabeledData, split_name: str, indices: np.ndarray, predicted: np.ndarray,
+                          labels: np.ndarray) -> dict | None:
+    train_name = data.roles.get("train")
+    if train_name is None or train_name == split_name:
+        return None
+    duplicated = rows_duplicated_in(data.images, indices, data.splits[train_name])
+    return {
+        "accuracy": accuracy_on(predicted, labels, ~duplicated),
+        "n": int((~duplicated).sum()),
+        "excluded_duplicates": int(duplicated.sum()),
+        "rule": f"rows whose image is an exact pixel copy of an image in {train_name!r} are left out",
+    }
+
+
+def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | None = None,
+                   detector: str = "none", tta: bool = False, batch_size: int = 256,
+                   classifier=None) -> EvaluationResult:
+    """Classify a dataset split with a model file and compute every reported metric.
+
+    Args:
+        model_path: a ferkit model file.
+        data_path: any dataset `ferkit.data.load_data` reads.
+        split: the split's own name ("PrivateTest") or a role ("test"); default test, else validation.
+        detector: "none" uses images as the data provides them; "haar"/"mtcnn" detect the largest face
+            first and frame it as `ferkit.inference` does for prediction (no face: counted as wrong).
+        tta: average flipped and shifted views (see `ferkit.evaluation.tta`).
+        batch_size: images per classifier call.
+        classifier: an already loaded classifier runtime for `model_path` (loaded when None).
+    """
+    if batch_size < 1:
+        raise DataError(f"--batch-size must be at least 1, got {batch_size}")
+    classifier = classifier or load_evaluation_classifier(model_path)
+    metadata = classifier.metadata
+    class_names = list(metadata.class_names)
+    data = load_data_for(data_path, metadata, for_detection=detector != "none")
+    split_name, indices = resolve_split(data, split)
+    if len(indices) == 0:
+        raise DataError(f"{data.source}: split {split_name!r} is empty")
+    labels = _labels_in_model_order(data, class_names)[indices]
+
+    if detector == "none":
+        inputs = list(data.images[indices])
+        face_found = np.ones(len(indices), dtype=bool)
+    else:
+        crops = _detected_faces(data, indices, detector, metadata)
+        face_found = np.array([crop is not None for crop in crops], dtype=bool)
+        channels = 1 if metadata.color_mode == "grayscale" else 3
+        blank = np.zeros((*metadata.image_size, channels), dtype=np.uint8)
+        inputs = [blank if crop is None else crop for crop in crops]
+    probabilities = np.full((len(indices), len(class_names)), np.nan)
+    if face_found.any():
+        found_images = np.stack([inputs[i] for i in np.flatnonzero(face_found)])
+        raw = predict_in_batches(classifier.predict_proba, found_images, batch_size, tta)
+        probabilities[face_found] = apply_temperature(raw, metadata.temperature)
+
+    safe = np.where(face_found[:, None], probabilities, 1.0 / len(class_names))
+    metrics = classification_metrics(safe, labels, class_names, valid=face_found)
+    predicted = np.where(face_found, safe.argmax(axis=1), -1)
+    metrics["ferplus_majority"] = _ferplus_report(data, indices, predicted, class_names)
+    metrics["non_duplicate"] = _non_duplicate_report(data, split_name, indices, predicted, labels)
+    metrics["protocol"] = {
+        "data": str(data.source),
+        "split": split_name,
+        "views": tta_protocol((1, *np.shape(inputs[0]))) if tta else SINGLE_CROP_PROTOCOL,
+        "detector": detector,
+        "no_face_rows": "counted as wrong (accuracy, top-3, recall, F1); left out of ECE and NLL",
+        "model_file": str(Path(model_path).resolve()),
+        "model_sha256": file_sha256(model_path),
+        "temperature": float(metadata.temperature),
+        "ece_bins": ECE_BINS,
+        "confusion_matrix": "rows = true class, columns = predicted class, in class_names order",
+    }
+    return EvaluationResult(metrics, probabilities, labels, indices, face_found, inputs)
+
+
+@dataclass
+class CalibrationOutcome:
+    """What `calibrate_model_file` did: the fit, the split it used and the temperature it replaced."""
+
+    fit: TemperatureFit
+    split: str
+    previous_temperature: float
+    path: Path
+
+
+def calibrate_model_file(model_path: str | Path, data_path: str | Path, destination: str | Path,
+                         split: str = "validation", batch_size: int = 256) -> CalibrationOutcome:
+    """Fit a temperature on a split and write a copy of the model file with it stored in the metadata.
+
+    The fit starts from the raw probabilities (T = 1), so calibrating an already calibrated model refits T
+    rather than compounding it. `destination` may equal `model_path`; it is replaced atomically.
+    """
+    from ferkit.models.saving import attach_metadata  # imports Keras, so only when a file is written
+
+    model_path, destination = Path(model_path), Path(destination)
+    if destination.suffix != model_path.suffix:
+        raise ModelFileError(f"--out {destination} must have the model's suffix {model_path.suffix!r}")
+    classifier = load_evaluation_classifier(model_path)
+    metadata = classifier.metadata
+    data = load_data_for(data_path, metadata)
+    split_name, indices = resolve_split(data, split)
+    if len(indices) == 0:
+        raise DataError(f"{data.source}: split {split_name!r} is empty")
+    labels = _labels_in_model_order(data, list(metadata.class_names))[indices]
+    raw = predict_in_batches(classifier.predict_proba, data.images[indices], batch_size, tta=False)
+    fit = fit_temperature(raw, labels)
+    calibrated = replace(metadata, temperature=fit.temperature, extra={**metadata.extra, "calibration": {
+        "method": "temperature scaling (NLL minimised)", "data": str(data.source), "split": split_name,
+        "n": fit.n, "ece_before": fit.ece_before, "ece_after": fit.ece_after, "nll_before": fit.nll_before,
+        "nll_after": fit.nll_after}})
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.stem}.", suffix=destination.suffix,
+                                    dir=destination.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copyfile(model_path, tmp)
+        attach_metadata(tmp, calibrated)
+        tmp.replace(destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return CalibrationOutcome(fit, split_name, float(metadata.temperature), destination)

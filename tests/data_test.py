@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+
+from ferkit.data import FER2013_CLASSES, load_data
+from ferkit.data.pipeline import make_dataset, targets_for
+from ferkit.data.synthetic import SYNTHETIC_CLASSES, make_faces
+from ferkit.errors import DataError
+
+
+def test_synthetic_faces_are_deterministic_and_balanced():
+    images, labels = make_faces(5, size=32, seed=7)
+    again, _ = make_faces(5, size=32, seed=7)
+    assert images.shape == (20, 32, 32, 1) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images, again)
+    assert np.bincount(labels).tolist() == [5, 5, 5, 5]
+
+
+def test_class_folder_layout_gets_a_stratified_deterministic_split(faces_folder):
+    data = load_data(faces_folder, image_size=(40, 40), validation_split=0.25, seed=1)
+    assert data.class_names == sorted(SYNTHETIC_CLASSES)
+    assert data.images.shape == (240, 40, 40, 1) and not data.own_split
+    train, val = data.split_indices("train"), data.split_indices("validation")
+    assert len(val) == 60 and not set(train) & set(val)
+    assert np.bincount(data.labels[val]).tolist() == [15, 15, 15, 15]
+    again = load_data(faces_folder, image_size=(40, 40), validation_split=0.25, seed=1)
+    np.testing.assert_array_equal(again.split_indices("validation"), val)
+
+
+def test_split_folder_layout_uses_its_own_splits(split_faces_folder):
+    data = load_data(split_faces_folder, image_size=(32, 32), color_mode="rgb")
+    assert data.own_split and data.images.shape[-1] == 3
+    assert data.roles == {"train": "train", "validation": "val", "test": "test"}
+    assert len(data.split_indices("train")) == 96 and len(data.split_indices("test")) == 32
+    assert np.array_equal(data.split_indices("val"), data.split_indices("validation"))
+    with pytest.raises(DataError, match="no split named 'holdout'"):
+        data.split_indices("holdout")
+
+
+def test_fer_npz_layout(fer_npz):
+    data = load_data(fer_npz)
+    assert data.class_names == FER2013_CLASSES
+    assert {k: len(v) for k, v in data.splits.items()} == {"Training": 80, "PublicTest": 20, "PrivateTest": 20}
+    assert data.roles["test"] == "PrivateTest"
+    assert data.soft_labels.shape == (120, 7)
+    np.testing.assert_allclose(data.soft_labels.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_fer_csv_layout_with_a_bad_row_skipped(tmp_path, fer_npz):
+    raw = np.load(fer_npz)
+    lines = ["emotion,pixels,Usage"]
+    for image, label, usage in zip(raw["images"][:12], raw["labels"][:12], ["Training"] * 8 + ["PublicTest"] * 4,
+                                   strict=True):
+        lines.append(f"{label},{' '.join(map(str, image.ravel()))},{usage}")
+    lines.append("3,1 2 3,Training")
+    path = tmp_path / "fer2013.csv"
+    path.write_text("\n".join(lines) + "\n")
+    data = load_data(path)
+    assert len(data.labels) == 12 and len(data.skipped) == 1 and "fer2013.csv:14" in data.skipped[0][0]
+    np.testing.assert_array_equal(data.images[..., 0], raw["images"][:12])
+    np.testing.assert_array_equal(data.labels, raw["labels"][:12])
+    assert len(data.split_indices("train")) == 8 and len(data.split_indices("validation")) == 4
+
+
+def test_corrupt_image_is_skipped_and_reported(tmp_path, faces_folder):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(faces_folder, root)
+    (root / "happy" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (root / "sad" / "empty.jpg").write_bytes(b"")
+    data = load_data(root, image_size=(32, 32))
+    assert len(data.labels) == 240
+    assert sorted(p.split("/")[-1] for p, _ in data.skipped) == ["broken.png", "empty.jpg"]
+
+
+def test_empty_dataset_and_empty_class_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="data not found"):
+        load_data(tmp_path / "missing")
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "sad").mkdir()
+    with pytest.raises(DataError, match="class 'happy' has no images"):
+        load_data(tmp_path)
+    with pytest.raises(DataError, match="unsupported data format"):
+        load_data(__file__)
+
+
+def test_pipeline_batches_one_hot_and_soft_targets(fer_npz):
+    data = load_data(fer_npz)
+    train = data.split_indices("train")
+    hard = targets_for(data, train)
+    soft = targets_for(data, train, soft_label_weight=0.3)
+    assert np.array_equal(hard.argmax(1), data.labels[train]) and np.array_equal(soft.argmax(1), hard.argmax(1))
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
+    dataset = make_dataset(data.images[train], soft, batch_size=16, training=True, augment=True)
+    images, targets = next(iter(dataset))
+    assert images.shape == (16, 48, 48, 1) and images.dtype.name == "float32"
+    assert float(images.numpy().min()) >= 0 and float(images.numpy().max()) <= 255
+    assert targets.shape == (16, 7)
+    batches = list(make_dataset(data.images[train], hard, batch_size=32, training=False))
+    assert sum(len(b[0]) for b in batches) == len(train)
