@@ -1,8 +1,9 @@
 """Measure where each face detector's box lies in a FER-2013 frame, to calibrate `ferkit.inference.framing`.
 
-FER-2013 faces are 48×48 frames around a face. Each image gets a grey border of a quarter of its side (so a
-box larger than the frame can still be found), goes through the detector exactly as `ferkit predict` runs it
-(the detector enlarges small images itself), and the largest box is expressed in frame units. The frame is
+FER-2013 faces are 48×48 frames around a face. Each image is enlarged 4× (so box coordinates are not rounded
+to whole 48-pixel units), gets a grey border of a quarter of its side (so a box larger than the frame can
+still be found), goes through the detector exactly as `ferkit predict` runs it, and the largest box is
+expressed in frame units. The frame is
 recovered from a box by margin = (1 / s - 1) / 2 on each side of the box's longer side s, and a vertical
 shift d = (frame centre - box centre) / box height: the medians of both go into `CALIBRATED_FRAMING`.
 
@@ -23,13 +24,15 @@ import numpy as np  # noqa: E402
 from ferkit.inference.faces import make_detector  # noqa: E402
 
 BORDER = 0.25
+ENLARGE = 4
 
 
 def measure(images: np.ndarray, detector_name: str) -> dict:
     detector = make_detector(detector_name)
     sides, shifts, widths, heights = [], [], [], []
     started = time.perf_counter()
-    for image in images:
+    for small in images:
+        image = cv2.resize(small, None, fx=ENLARGE, fy=ENLARGE, interpolation=cv2.INTER_CUBIC)
         size = image.shape[0]
         pad = round(size * BORDER)
         padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=int(image.mean()))

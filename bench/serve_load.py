@@ -80,7 +80,7 @@ def start_server(args, port: int, log_file) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=log_file, stderr=log_file, env=env)
 
 
-def wait_ready(base: str, server: subprocess.Popen, timeout: float = 180) -> float:
+def wait_ready(base: str, server: subprocess.Popen, timeout: float = 600) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if server.poll() is not None:

@@ -206,8 +206,10 @@ def test_evaluate_with_a_detector_counts_images_without_a_face_as_wrong(model_fi
     import cv2
     from skimage import data as skimage_data
 
-    face = cv2.resize(cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2GRAY), (160, 160))
-    cat = cv2.resize(cv2.cvtColor(skimage_data.chelsea(), cv2.COLOR_RGB2GRAY), (160, 160))
+    def gray_256(rgb):
+        return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (256, 256), interpolation=cv2.INTER_AREA)
+
+    face, cat = gray_256(skimage_data.astronaut()), gray_256(skimage_data.chelsea())
     images = np.stack([face, face, cat, np.full_like(face, 128)])
     path = tmp_path / "photos.npz"
     np.savez(path, images=images, labels=np.array([3, 6, 3, 3], np.int8), usage=np.array(["PrivateTest"] * 4))

@@ -136,8 +136,8 @@ def test_decompression_bomb_is_413(client):
 
 
 @pytest.mark.parametrize("body, content_type, message", [
-    (b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc", "multipart/form-data; boundary=xyz",
-     "closing boundary"),
+    (b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc",
+     "multipart/form-data; boundary=xyz", "closing boundary"),
     (b"garbage without any boundary", "multipart/form-data; boundary=xyz", "malformed multipart"),
     (b"--xyz\r\n", "multipart/form-data", "without a boundary"),
     (b"--xyz\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nabc\r\n--xyz--\r\n",
@@ -291,8 +291,8 @@ def test_unloadable_model_keeps_the_server_up_and_not_ready(tmp_path):
 
 
 def _mutations(seed: bytes):
-    return st.lists(st.tuples(st.integers(0, len(seed) - 1), st.integers(0, 255)), min_size=1, max_size=20).map(
-        lambda edits: _apply(seed, edits))
+    edit = st.tuples(st.integers(0, len(seed) - 1), st.integers(0, 255))
+    return st.lists(edit, min_size=1, max_size=20).map(lambda edits: _apply(seed, edits))
 
 
 def _apply(seed: bytes, edits) -> bytes:

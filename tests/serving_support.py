@@ -18,7 +18,7 @@ FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
 
 
 def write_tiny_model(path: Path) -> Path:
-    """An untrained, very small lenet on 48x48 grayscale faces with 7 classes, saved as a ferkit model file."""
+    """An untrained, very small lenet for 48x48 grayscale faces and 7 classes, as a ferkit model file."""
     from ferkit.config import load_config
     from ferkit.models import build_model
     from ferkit.models.saving import ModelMetadata, save_model

@@ -13,7 +13,8 @@ def launch(
     coordinator: Annotated[str | None, typer.Option(
         help="HOST:PORT for rank 0's coordination service (default: a free port on 127.0.0.1).")] = None,
     grace: Annotated[float, typer.Option(
-        help="Seconds the other ranks get to exit after one rank failed, before they are killed.")] = 10.0,
+        help="Seconds the other ranks get to stop by themselves after one rank failed, before they are "
+             "terminated.")] = 10.0,
 ) -> None:
     """Start `ferkit <command>` N times, e.g. `ferkit launch --nproc 2 -- train --data d.npz --distributed`.
 

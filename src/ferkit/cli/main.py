@@ -11,9 +11,12 @@ import typer  # noqa: E402
 
 from ferkit.cli import calibrate as calibrate_command  # noqa: E402
 from ferkit.cli import evaluate as evaluate_command  # noqa: E402
+from ferkit.cli import export as export_command  # noqa: E402
 from ferkit.cli import launch as launch_command  # noqa: E402
+from ferkit.cli import predict as predict_command  # noqa: E402
 from ferkit.cli import serve as serve_command  # noqa: E402
 from ferkit.cli import train as train_command  # noqa: E402
+from ferkit.cli import tune as tune_command  # noqa: E402
 from ferkit.errors import FerkitError  # noqa: E402
 
 app = typer.Typer(
@@ -31,11 +34,14 @@ def _ferkit() -> None:
 
 
 app.command("train")(train_command.train)
+app.command("predict")(predict_command.predict)
 app.command("launch", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     launch_command.launch)
+app.command("tune")(tune_command.tune)
 app.command("serve")(serve_command.serve)
 app.command("evaluate")(evaluate_command.evaluate)
 app.command("calibrate")(calibrate_command.calibrate)
+app.command("export")(export_command.export)
 
 
 def main() -> None:

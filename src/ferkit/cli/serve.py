@@ -38,15 +38,16 @@ def _is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 = every network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
-    model: Annotated[Path | None, typer.Option(help="Model file (.keras, .h5, .onnx, .tflite); "
+    model: Annotated[Path | None, typer.Option(help="Model file (.keras, .h5, .onnx, .tflite, SavedModel); "
                                                     "default: the model shipped with ferkit.")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: haar or mtcnn.")] = "haar",
-    runtime: Annotated[str, typer.Option(help="Classifier runtime: auto, keras, onnx or tflite.")] = "auto",
+    detector: Annotated[str, typer.Option(help="Face detector: haar (fast), mtcnn or none.")] = "haar",
+    runtime: Annotated[str, typer.Option(help="auto (by file), keras, onnx, tflite, saved_model.")] = "auto",
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB (larger → 413).")] = 10.0,
     max_pixels: Annotated[int, typer.Option(help="Largest accepted image, in pixels (larger → 413).")] = (
         25_000_000),
     workers_threads: Annotated[int, typer.Option(help="Threads that decode images and run inference.",
                                                  min=1)] = 2,
+    micro_batch: int = 0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve the REST API (POST /v1/predict, /healthz, /v1/model, /metrics, /docs) and the web page at /."""
@@ -56,8 +57,17 @@ def serve(
         raise ConfigError(f"--max-pixels must be positive, got {max_pixels}")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"--log-level must be debug, info, warning or error, got {log_level!r}")
-    if model is not None and not model.is_file():
+    from ferkit.inference.classifier import RUNTIMES
+    from ferkit.inference.faces import DETECTORS
+    from ferkit.inference.predictor import default_model_path
+
+    if detector not in DETECTORS:
+        raise ConfigError(f"--detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if model is not None and not model.exists():
         raise ModelFileError(f"model file not found: {model}")
+    model = model or default_model_path()
 
     import uvicorn
 
@@ -65,7 +75,7 @@ def serve(
 
     settings = ServeSettings(model=model, detector=detector, runtime=runtime,
                              max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
-                             threads=workers_threads)
+                             threads=workers_threads, micro_batch=micro_batch)
     if not _is_loopback(host):
         typer.echo(f"warning: {host} exposes the service (no authentication) to the network", err=True)
     typer.echo(f"ferkit: serving on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops", err=True)

@@ -92,6 +92,11 @@ def decode_image(source: bytes | str | Path, name: str | None = None, max_pixels
         stream.close()
 
 
+def pil_to_rgb(image: Image.Image) -> np.ndarray:
+    """An already opened PIL image → (H, W, 3) RGB uint8, with the same handling as `decode_image`."""
+    return _to_rgb(ImageOps.exif_transpose(image) or image)
+
+
 def to_color_mode(rgb: np.ndarray, color_mode: str) -> np.ndarray:
     """(H, W, 3) RGB uint8 → (H, W, 1) grayscale or unchanged RGB, as the model expects."""
     if color_mode == "grayscale":

@@ -1,7 +1,7 @@
 """Start N local ferkit processes as one job, prefix their output with their rank, and stop them together.
 
-If one process fails, the others are stopped (SIGTERM, then SIGKILL after a grace period) and the launcher
-exits non-zero naming the process, so a job never hangs waiting for a rank that is gone.
+If one process fails, the others get a grace period to stop by themselves, then SIGTERM, then SIGKILL, and
+the launcher exits non-zero naming the process, so a job never hangs waiting for a rank that is gone.
 """
 
 from __future__ import annotations
@@ -50,7 +50,13 @@ def _relay(stream, tag: str, write: Callable[[str], None]) -> None:
     stream.close()
 
 
-def _stop(ranks: list[_Rank], grace: float) -> None:
+def _wait(ranks: list[_Rank], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while any(r.process.poll() is None for r in ranks) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _stop(ranks: list[_Rank], grace: float = 5.0) -> None:
     """SIGTERM every running rank (its whole process group), then SIGKILL whatever is left after `grace`."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         running = [r for r in ranks if r.process.poll() is None]
@@ -59,9 +65,7 @@ def _stop(ranks: list[_Rank], grace: float) -> None:
                 os.killpg(r.process.pid, sig)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + wait
-        while any(r.process.poll() is None for r in running) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait(running, wait)
 
 
 def child_environment(command: Sequence[str], coordinator: str, nproc: int, rank: int,
@@ -81,14 +85,17 @@ def child_environment(command: Sequence[str], coordinator: str, nproc: int, rank
 
 
 def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, grace: float = 10.0,
-           echo: Callable[[str], None] = print, echo_err: Callable[[str], None] | None = None) -> int:
+           echo: Callable[[str], None] = print, echo_err: Callable[[str], None] | None = None,
+           program: Sequence[str] | None = None) -> int:
     """Run `ferkit <command>` in `nproc` local processes; return 0 when all succeed, else a failure status.
 
     Args:
         nproc: number of processes (ranks 0..nproc-1).
         command: the ferkit command and its arguments, e.g. ["train", "--data", "x.npz", ...].
         coordinator: HOST:PORT for rank 0's coordination service (default: a free port on 127.0.0.1).
-        grace: seconds the other ranks get to exit after SIGTERM when one rank has failed.
+        grace: when one rank fails, seconds the others get to stop by themselves (they notice the loss
+            of a peer) before they are sent SIGTERM, and SIGKILL 5 s later.
+        program: what to run with `command` appended (default: this Python's `-m ferkit.cli.main`).
     """
     if nproc < 1:
         raise DistributedError(f"--nproc {nproc}: needs at least 1 process")
@@ -112,7 +119,7 @@ def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, g
     try:
         for rank in range(nproc):
             process = subprocess.Popen(
-                [sys.executable, "-m", "ferkit.cli.main", *command],
+                [*(program or (sys.executable, "-m", "ferkit.cli.main")), *command],
                 env=child_environment(command, coordinator, nproc, rank),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace",
                 start_new_session=True,
@@ -129,9 +136,10 @@ def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, g
         failed = _wait_for_all_or_first_failure(ranks)
         if failed is not None:
             code = failed.process.returncode
-            others = [r.rank for r in ranks if r is not failed and r.process.poll() is None]
-            _stop(ranks, grace)
-            stopped = f"; stopped rank(s) {', '.join(map(str, others))}" if others else ""
+            _wait(ranks, grace)
+            others = [r.rank for r in ranks if r.process.poll() is None]
+            _stop(ranks)
+            stopped = f"; stopped rank(s) {', '.join(map(str, others))} after {grace:g} s" if others else ""
             hint = " Run the same command again to resume from the last finished epoch." \
                 if command[0] == "train" else ""
             echo_err(f"launch: rank {failed.rank} (pid {failed.process.pid}) {describe_exit(code)}{stopped}."
@@ -139,11 +147,11 @@ def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, g
             return code if code > 0 else 1
         return 0
     except KeyboardInterrupt:
-        _stop(ranks, grace)
+        _stop(ranks)
         echo_err("launch: interrupted; stopped every rank")
         return 130
     finally:
-        _stop(ranks, grace)
+        _stop(ranks)
         for r in ranks:
             for thread in r.threads:
                 thread.join(timeout=5)

@@ -56,7 +56,7 @@ class KerasClassifier:
         self._forward = tf.function(lambda faces: model(tf.cast(faces, tf.float32), training=False))
 
     def raw_proba(self, faces: np.ndarray) -> np.ndarray:
-        """(N, H, W, C) uint8 faces → (N, K) float32 probabilities as the model outputs them (uncalibrated)."""
+        """(N, H, W, C) uint8 faces → (N, K) float32 probabilities as the model gives them (uncalibrated)."""
         faces = np.asarray(faces, dtype=np.uint8)
         if faces.ndim == 3 and self.channels == 1:
             faces = faces[..., None]
@@ -104,7 +104,8 @@ def runtime_for(path: Path) -> str:
         return suffix[1:]
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return "saved_model"
-    raise ModelFileError(f"{path}: not a model file (expected .keras, .h5, .onnx, .tflite or a SavedModel folder)")
+    raise ModelFileError(f"{path}: not a model file (expected .keras, .h5, .onnx, .tflite or a SavedModel "
+                         "folder)")
 
 
 def load_classifier(path: str | Path, runtime: str = "auto"):

@@ -59,7 +59,7 @@ def _effective_min_face(shape: tuple[int, ...], min_face: int) -> int:
 
 
 def detection_scale(shape: tuple[int, ...], min_face: int, window: int) -> float:
-    """Resize factor for detection: the smallest wanted face becomes `window` pixels, within the side limits."""
+    """Resize factor for detection: the smallest wanted face becomes `window` pixels, within side limits."""
     short, long = min(shape[:2]), max(shape[:2])
     scale = window / _effective_min_face(shape, min_face)
     scale = max(scale, MIN_DETECTION_SIDE / short)
@@ -88,7 +88,11 @@ def _to_original(boxes, scale: float, shape: tuple[int, ...], scores=None) -> li
 
 
 class HaarDetector:
-    """OpenCV's frontal-face Haar cascade on the equalised grey image (thread-safe: one cascade per thread)."""
+    """OpenCV's frontal-face Haar cascade on the grey image (one cascade per thread, as it is not thread-safe).
+
+    No histogram equalisation: on photos with large flat areas it stretches the background's grey levels
+    and hides faces that the plain grey image shows.
+    """
 
     name = "haar"
 
@@ -102,17 +106,17 @@ class HaarDetector:
         if cascade is None:
             cascade = cv2.CascadeClassifier(cv2.data.haarcascades + HAAR_CASCADE)
             if cascade.empty():
-                raise DetectorError(f"OpenCV has no Haar cascade {HAAR_CASCADE} (opencv 5.x wheels ship none; "
-                                    "install opencv-python-headless<5)")
+                raise DetectorError(f"OpenCV has no Haar cascade {HAAR_CASCADE} (opencv 5.x wheels ship "
+                                    "none; install opencv-python-headless<5)")
             self._local.cascade = cascade
         return cascade
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         scale = detection_scale(rgb.shape, self.min_face, HAAR_WINDOW)
-        gray = cv2.equalizeHist(cv2.cvtColor(_resized(rgb, scale), cv2.COLOR_RGB2GRAY))
+        gray = cv2.cvtColor(_resized(rgb, scale), cv2.COLOR_RGB2GRAY)
         smallest = max(HAAR_WINDOW, round(_effective_min_face(rgb.shape, self.min_face) * scale))
-        boxes = self._cascade().detectMultiScale(gray, scaleFactor=HAAR_SCALE_STEP, minNeighbors=HAAR_MIN_NEIGHBORS,
-                                                 minSize=(smallest, smallest))
+        boxes = self._cascade().detectMultiScale(
+            gray, scaleFactor=HAAR_SCALE_STEP, minNeighbors=HAAR_MIN_NEIGHBORS, minSize=(smallest, smallest))
         return _to_original(boxes, scale, rgb.shape)
 
 
@@ -129,7 +133,8 @@ class MtcnnDetector:
         try:
             from mtcnn import MTCNN
         except ImportError:
-            raise DetectorError("the mtcnn detector needs the mtcnn package: pip install 'ferkit[detect]'") from None
+            raise DetectorError("the mtcnn detector needs the mtcnn package: "
+                                "pip install 'ferkit[detect]'") from None
         self.min_face = min_face
         self.min_confidence = min_confidence
         self._mtcnn = MTCNN()

@@ -71,7 +71,8 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
         return array
     if array.ndim == 3 and array.shape[2] == 4:
         return np.ascontiguousarray(array[..., :3])
-    raise FerkitError(f"image arrays must be (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA, got {array.shape}")
+    raise FerkitError(f"image arrays must be (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA, "
+                      f"got {array.shape}")
 
 
 def crop_region(box: FaceBox, framing: Framing) -> tuple[int, int, int, int]:
@@ -103,5 +104,6 @@ def frame_face(rgb: np.ndarray, box: FaceBox, metadata, framing: Framing) -> np.
     height, width = metadata.image_size
     patch = cut(rgb, crop_region(box, framing))
     shrinking = patch.shape[0] > height or patch.shape[1] > width
-    resized = cv2.resize(patch, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = cv2.resize(patch, (width, height), interpolation=interpolation)
     return to_color_mode(resized, metadata.color_mode)

@@ -33,7 +33,8 @@ class ModelMetadata:
         architecture: registry name of the architecture.
         config: the resolved training Configuration as a dict.
         temperature: softmax temperature fitted for calibration (1.0 = uncalibrated).
-        face_margin: fraction of the detector's box added on each side to match the training framing.
+        face_margin: fraction of the detector's box added on each side to match the training framing
+            (None: the detector's framing calibrated on FER-2013, see `ferkit.inference.framing`).
         extra: anything else worth keeping (metrics, data source, version).
     """
 
@@ -43,7 +44,7 @@ class ModelMetadata:
     architecture: str = "lenet"
     config: dict[str, Any] = field(default_factory=dict)
     temperature: float = 1.0
-    face_margin: float = 0.2
+    face_margin: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:

@@ -14,6 +14,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,7 @@ class ServeSettings:
     max_pixels: int = SERVE_MAX_PIXELS
     threads: int = 2
     body_timeout: float = 30.0
+    micro_batch: int = 0
 
 
 class ApiError(Exception):
@@ -273,6 +275,7 @@ class _ModelService:
         self.card: dict[str, Any] | None = _model_card(recognizer, settings.model) if recognizer else None
         self.load_error: str | None = None
         self.executor: ThreadPoolExecutor | None = None
+        self.batcher = None
 
     @property
     def ready(self) -> bool:
@@ -285,8 +288,10 @@ class _ModelService:
         started = time.perf_counter()
         recognizer = EmotionRecognizer.load(self.settings.model, detector=self.settings.detector,
                                             runtime=self.settings.runtime)
-        recognizer.predict(np.zeros((64, 64, 3), np.uint8))
+        _warm_up(recognizer)
         self.card = _model_card(recognizer, self.settings.model)
+        if self.settings.micro_batch:
+            self.batcher = _MicroBatcher(recognizer, self.settings.micro_batch)
         self.recognizer = recognizer
         log.info("model %s loaded in %.1f s", self.card["name"], time.perf_counter() - started)
 
@@ -295,7 +300,7 @@ class _ModelService:
         started = time.perf_counter()
         rgb = decode_image(data, name=name, max_pixels=self.settings.max_pixels)
         decoded = time.perf_counter()
-        result = self.recognizer.predict(rgb)
+        result = self.batcher.predict(rgb) if self.batcher else self.recognizer.predict(rgb)
         predicted = time.perf_counter()
         image = None
         if annotate:
@@ -313,6 +318,51 @@ class _ModelService:
         from ferkit.inference import annotate
 
         return annotate(rgb, result)
+
+
+class _MicroBatcher:
+    def __init__(self, recognizer, max_batch, window=0.004):
+        import queue
+        self.recognizer, self.max_batch, self.window = recognizer, max_batch, window
+        self.queue = queue.Queue()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def predict(self, rgb):
+        from concurrent.futures import Future
+        future = Future()
+        self.queue.put((rgb, future))
+        return future.result()
+
+    def _run(self):
+        import queue
+        while True:
+            batch = [self.queue.get()]
+            deadline = time.monotonic() + self.window
+            while len(batch) < self.max_batch:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(self.queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+            try:
+                results = self.recognizer.predict_many([rgb for rgb, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                future.set_result(result)
+
+
+def _warm_up(recognizer) -> None:
+    """Run the detector once and trace the classifier for one face and for a few, before serving."""
+    height, width = recognizer.metadata.image_size
+    channels = 1 if recognizer.metadata.color_mode == "grayscale" else 3
+    for count in (1, 2):
+        recognizer.classifier.predict_proba(np.zeros((count, height, width, channels), np.uint8))
+    recognizer.predict(np.zeros((240, 320, 3), np.uint8))
 
 
 def _ms(seconds: float) -> float:

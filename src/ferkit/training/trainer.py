@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,6 @@ from sklearn.utils.class_weight import compute_class_weight
 from ferkit.config import Configuration, save_config
 from ferkit.data.pipeline import make_dataset, targets_for
 from ferkit.data.sources import LabeledData
-from ferkit.distributed.callbacks import RestoreOnlyBackup
 from ferkit.distributed.strategies import SingleProcess
 from ferkit.errors import ConfigError
 from ferkit.models import build_model
@@ -85,12 +85,6 @@ def model_path_for(config: Configuration, out_dir: Path) -> Path:
     return path
 
 
-def _rows_of(history: dict[str, list[float]], first_epoch: int) -> list[dict[str, float]]:
-    """Per-epoch rows of a Keras History dict, numbered from `first_epoch` (what history.csv would hold)."""
-    count = len(next(iter(history.values()), []))
-    return [{"epoch": first_epoch + i, **{k: float(v[i]) for k, v in history.items()}} for i in range(count)]
-
-
 def _file_logger(out_dir: Path) -> logging.Handler:
     handler = logging.FileHandler(out_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -111,7 +105,7 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
         out_dir: the run folder; an unfinished run in it is resumed from its last finished epoch.
         train_again: train even when a model file already exists.
         strategy: how to spread the run over processes or devices (`ferkit.distributed`); only its chief
-            (rank 0) writes files. Default: this process alone.
+            (rank 0) writes the run folder. Default: this process alone.
         extra_callbacks: appended to the run's callbacks (e.g. a hyper-parameter search's pruning callback).
     """
     out_dir = Path(out_dir)
@@ -124,8 +118,8 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
 
     strategy = strategy or SingleProcess()
     if not strategy.is_chief:
-        with strategy.scope():
-            return _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra_callbacks)
+        return _train_as_follower(config, data, out_dir, print_fn, strategy, extra_callbacks)
+    strategy.barrier("ferkit: run folder read")
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = _file_logger(out_dir)
     try:
@@ -136,22 +130,50 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
         handler.close()
 
 
+RESUME_STATE = ("backup", "history.csv", "checkpoint.keras")
+
+
+def _train_as_follower(config, data, out_dir, print_fn, strategy, extra_callbacks) -> TrainResult:
+    """Rank > 0 of a distributed run: the same steps as rank 0, but writing to a private scratch folder.
+
+    Doing exactly what rank 0 does (saves included) keeps the processes' collective operations in step; the
+    scratch folder starts as a copy of the run folder's resume state so every rank resumes identically.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"ferkit-rank{strategy.process_id}-mirror-") as scratch:
+        scratch = Path(scratch)
+        for name in RESUME_STATE:
+            source = out_dir / name
+            if source.is_dir():
+                shutil.copytree(source, scratch / name)
+            elif source.is_file():
+                shutil.copy2(source, scratch / name)
+        strategy.barrier("ferkit: run folder read")
+        model_path = model_path_for(config, out_dir)
+
+        def echo(message: str) -> None:
+            print_fn(message.replace(str(scratch / "model.keras"), str(model_path)).replace(str(scratch),
+                                                                                             str(out_dir)))
+
+        with strategy.scope():
+            result = _train(config, data, scratch, scratch / "model.keras", echo, 0, strategy,
+                            extra_callbacks)
+    result.model_path = model_path
+    return result
+
+
 def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra_callbacks) -> TrainResult:
-    chief = strategy.is_chief
+    save_config(config, out_dir / "config.yaml")
     backup_dir = out_dir / "backup"
     history_csv = out_dir / "history.csv"
     checkpoint_path = out_dir / "checkpoint.keras"
     resuming = backup_dir.is_dir()
-    history = previous_epochs(history_csv) if resuming else []
-    strategy.barrier("ferkit: resume state read")
-    if chief:
-        save_config(config, out_dir / "config.yaml")
-        if not resuming:
-            history_csv.unlink(missing_ok=True)
-            checkpoint_path.unlink(missing_ok=True)
+    if not resuming:
+        history_csv.unlink(missing_ok=True)
+        checkpoint_path.unlink(missing_ok=True)
+    history = previous_epochs(history_csv)
     for path, reason in data.skipped:
         log.warning("skipped unreadable image %s: %s", path, reason)
-    if data.skipped and chief:
+    if data.skipped:
         print_fn(f"Skipped {len(data.skipped)} unreadable images (listed in {out_dir / 'train.log'}).")
 
     train_idx = data.split_indices("train")
@@ -183,20 +205,16 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
         monitor="val_loss", save_best_only=True, save_weights_only=False, verbose=1,
     )
     summary_line = EpochSummary(steps_per_epoch * config.BatchSize, config.NoOfEpochs, print_fn)
-    scheduler = keras.callbacks.LearningRateScheduler(
-        epoch_learning_rate(config.LearningRate, config.NoOfEpochs, config.LRSchedule, config.WarmupEpochs))
-    if chief:
-        callbacks = [
-            early_stopping,
-            checkpoint,
-            keras.callbacks.CSVLogger(str(history_csv), append=True),
-            scheduler,
-            summary_line,
-            keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
-        ]
-    else:
-        callbacks = [early_stopping, scheduler, summary_line, RestoreOnlyBackup(str(backup_dir))]
-    callbacks += list(extra_callbacks)
+    callbacks = [
+        early_stopping,
+        checkpoint,
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        keras.callbacks.LearningRateScheduler(
+            epoch_learning_rate(config.LearningRate, config.NoOfEpochs, config.LRSchedule, config.WarmupEpochs)),
+        summary_line,
+        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
+        *extra_callbacks,
+    ]
     class_weight = None
     if config.ClassWeights:
         labels = data.labels[train_idx]
@@ -214,10 +232,9 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
         verbose=verbose,
     )
     wall = time.perf_counter() - start
-    if chief:
-        save_model(model, model_path, metadata)
-    rows = previous_epochs(history_csv) if chief else [*history, *_rows_of(fit.history, len(history))]
-    if rows and chief:
+    save_model(model, model_path, metadata)
+    rows = previous_epochs(history_csv)
+    if rows:
         plot_history(rows, out_dir / "history.png")
     best = min(rows, key=lambda row: row.get("val_loss", np.inf)) if rows else {}
     summary = {
@@ -237,9 +254,8 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
         "model_path": str(model_path),
         "skipped_images": len(data.skipped),
     }
-    if chief:
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        shutil.rmtree(backup_dir, ignore_errors=True)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    shutil.rmtree(backup_dir, ignore_errors=True)
     print_fn(
         f"Trained {config.Architecture} ({summary['parameters']:,} parameters): best epoch {summary['best_epoch']}, "
         f"val_loss {summary['best_val_loss']:.4f}, val_accuracy {summary['best_val_accuracy']:.4f}, "

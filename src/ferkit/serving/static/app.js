@@ -86,7 +86,7 @@ function renderChart(container, probabilities) {
   for (const name of names) {
     const value = probabilities[name] ?? 0;
     const row = document.createElement("div");
-    row.className = "bar-row" + (name === best ? " top" : "");
+    row.className = "bar-row" + (name === best ? " best" : "");
     row.dataset.emotion = name;
     const label = document.createElement("span");
     label.className = "bar-name";

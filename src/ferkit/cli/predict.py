@@ -1,0 +1,177 @@
+"""`ferkit predict`: emotions of the faces in images, folders of images and videos, one JSON line per image
+(per sampled frame for a video) on stdout.
+
+Every input is handled on its own: one that cannot be read gets a record with `"error"` naming the problem,
+and the others still complete. The exit code is 0 when at least one input succeeded, 1 when none did.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ferkit.errors import FerkitError
+
+STDIN = "-"
+EXIT_NOTHING_SUCCEEDED = 1
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input: an image file, a video file or stdin, and the path its outputs get under --out."""
+
+    source: str
+    kind: str  # "image", "video" or "stdin"
+    relative: Path
+
+
+def collect_inputs(paths: list[str]) -> list[Input]:
+    """Expand folders (recursively, image and video files only, sorted); keep files and `-` as given."""
+    from ferkit.data.images import IMAGE_SUFFIXES
+    from ferkit.inference.video import VIDEO_SUFFIXES, is_video
+
+    inputs = []
+    for given in paths:
+        if given == STDIN:
+            inputs.append(Input(STDIN, "stdin", Path("stdin")))
+            continue
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file()
+                           and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+            inputs += [Input(str(p), "video" if is_video(p) else "image", p.relative_to(path)) for p in found]
+        else:
+            inputs.append(Input(given, "video" if is_video(path) else "image", Path(path.name)))
+    return inputs
+
+
+def _emit(record: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def _output_stem(out: Path, item: Input) -> Path:
+    return out / item.relative.parent / item.relative.stem
+
+
+class Run:
+    """Predicts the inputs in batches of images, writing records and annotated outputs as it goes."""
+
+    def __init__(self, recognizer, out: Path | None, explain: bool, fps: float | None, every: int | None):
+        self.recognizer = recognizer
+        self.out = out
+        self.explain = explain
+        self.fps = fps
+        self.every = every
+        self.succeeded = 0
+
+    def images(self, items: list[Input]) -> None:
+        """Decode each image (a bad one gets its error record), then predict all readable ones together."""
+        from ferkit.data.images import decode_image
+
+        decoded = []
+        for item in items:
+            try:
+                source = sys.stdin.buffer.read() if item.kind == "stdin" else item.source
+                decoded.append((item, decode_image(source, name=item.source)))
+            except FerkitError as exc:
+                _emit(_error_record(item.source, exc))
+        if not decoded:
+            return
+        predictions = self.recognizer.predict_many([rgb for _, rgb in decoded])
+        for (item, rgb), faces in zip(decoded, predictions, strict=True):
+            self._finish_image(item, rgb, faces)
+
+    def _finish_image(self, item: Input, rgb, faces) -> None:
+        from ferkit.inference import annotate
+        from ferkit.inference.outputs import write_image
+
+        if self.out is not None:
+            if self.explain:
+                self.recognizer.explain(faces)
+            stem = _output_stem(self.out, item)
+            write_image(stem.with_name(stem.name + ".annotated.png"), annotate(rgb, faces))
+        _emit(faces.to_json(file=item.source))
+        self.succeeded += 1
+
+    def video(self, item: Input) -> None:
+        from ferkit.inference.video import predict_video
+
+        try:
+            summary = predict_video(self.recognizer, item.source, _emit, fps=self.fps, every=self.every,
+                                    out_stem=_output_stem(self.out, item) if self.out else None,
+                                    explain=self.explain)
+        except FerkitError as exc:
+            _emit(_error_record(item.source, exc))
+            return
+        self.succeeded += 1
+        dominant = summary["dominant_emotion"]
+        share = f" ({summary['emotion_share'][dominant]:.0%} of frames with a face)" if dominant else ""
+        typer.echo(f"{item.source}: {summary['samples']} frames sampled, {summary['samples_with_faces']} "
+                   f"with a face; dominant emotion {dominant or 'none'}{share}", err=True)
+
+
+def _error_record(file: str, exc: Exception) -> dict[str, Any]:
+    from ferkit.inference.predictor import record
+
+    message = str(exc)
+    return record(file, error=message if message.startswith(file) else f"{file}: {message}")
+
+
+def predict(
+    paths: Annotated[list[str], typer.Argument(
+        help="Image files, folders (searched recursively), video files, or - for one image on stdin.",
+        show_default=False)],
+    model: Annotated[Path | None, typer.Option(
+        help="Model file (.keras, .h5, .onnx, .tflite); default: the model shipped with ferkit.")] = None,
+    detector: Annotated[str, typer.Option(
+        help="Face detector: haar (fast), mtcnn (accurate) or none (each image is one face).")] = "haar",
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for annotated images and, for videos, an annotated video and timelines.")] = None,
+    explain: Annotated[bool, typer.Option(
+        "--explain", help="Add a Grad-CAM heat map per face to the annotated output (needs --out).")] = False,
+    fps: Annotated[float | None, typer.Option(help="Videos: sample this many frames per second.")] = None,
+    every: Annotated[int | None, typer.Option(help="Videos: sample every N-th frame (default: all).")] = None,
+    runtime: Annotated[str, typer.Option(
+        help="Model runtime: auto (from the file), keras, onnx or tflite.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Images read and classified together.")] = 16,
+) -> None:
+    """Predict the emotion of every face; one JSON line per image (per sampled frame of a video)."""
+    from ferkit.inference import EmotionRecognizer
+    from ferkit.inference.faces import DETECTORS
+    from ferkit.inference.video import sample_step
+
+    if detector not in DETECTORS:
+        raise FerkitError(f"--detector {detector!r} is not one of {', '.join(DETECTORS)}")
+    if explain and out is None:
+        raise FerkitError("--explain draws heat maps into the annotated output: add --out DIR")
+    if batch_size < 1:
+        raise FerkitError(f"--batch-size must be at least 1, got {batch_size}")
+    sample_step(30.0, fps, every)  # rejects --fps with --every and non-positive values before any work
+    if paths.count(STDIN) > 1:
+        raise FerkitError("stdin (-) can be read only once")
+    inputs = collect_inputs(paths)
+    if not inputs:
+        raise FerkitError(f"no images or videos found in {', '.join(paths)}")
+    recognizer = EmotionRecognizer.load(model, detector=detector, runtime=runtime)
+    run = Run(recognizer, out, explain, fps, every)
+    pending: list[Input] = []
+    for item in inputs:
+        if item.kind == "video":
+            run.images(pending)
+            pending = []
+            run.video(item)
+            continue
+        pending.append(item)
+        if len(pending) == batch_size:
+            run.images(pending)
+            pending = []
+    run.images(pending)
+    if run.succeeded == 0:
+        typer.echo(f"no input could be processed ({len(inputs)} given)", err=True)
+        raise typer.Exit(EXIT_NOTHING_SUCCEEDED)

@@ -1,0 +1,208 @@
+"""`EmotionRecognizer`: faces in, emotions out.
+
+    recognizer = EmotionRecognizer.load()            # the shipped default model, Haar face detection
+    for face in recognizer.predict("photo.jpg"):
+        print(face.box, face.emotion, face.confidence)
+
+Each image goes through detection (boxes in original pixels), framing (each face cut the way the model's
+training faces were cut) and one batched classifier call for all its faces. `predict_many` sends the faces of
+many images through the classifier together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferkit.data.images import decode_image, pil_to_rgb
+from ferkit.errors import FerkitError, ModelFileError
+from ferkit.inference.classifier import load_classifier
+from ferkit.inference.faces import FaceBox, make_detector
+from ferkit.inference.framing import as_rgb, crop_region, frame_face, framing_for
+
+DEFAULT_MODEL = "fervgg.keras"
+JSON_DECIMALS = 4
+
+
+def default_model_path() -> Path:
+    """The model shipped in the package (`ferkit/weights/fervgg.keras`), after checking its sha256."""
+    weights = Path(str(resources.files("ferkit"))) / "weights"
+    path, checksum = weights / DEFAULT_MODEL, weights / f"{DEFAULT_MODEL}.sha256"
+    if not path.is_file():
+        raise ModelFileError(f"no default model installed ({path} is missing); pass a model file with "
+                             "--model, e.g. one trained with `ferkit train`")
+    if not checksum.is_file():
+        raise ModelFileError(f"the default model has no checksum file {checksum}")
+    fields = checksum.read_text().split()  # `sha256sum` format: "<hex>  fervgg.keras"
+    expected = fields[0].lower() if fields else ""
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected:
+        raise ModelFileError(f"{path} is damaged: its sha256 {actual} does not match {checksum.name} "
+                             f"({expected})")
+    return path
+
+
+def load_image(image: Any, name: str | None = None) -> np.ndarray:
+    """Any supported image input → (H, W, 3) RGB uint8.
+
+    Accepts a path (str or Path), encoded bytes, a PIL image, or a uint8 numpy array in **RGB** channel order
+    ((H, W, 3); (H, W) or (H, W, 1) grayscale; (H, W, 4) RGBA). Arrays from `cv2.imread` are BGR: convert
+    them first with `cv2.cvtColor(array, cv2.COLOR_BGR2RGB)`.
+    """
+    if isinstance(image, str | Path | bytes):
+        return decode_image(image, name=name)
+    if isinstance(image, np.ndarray):
+        return as_rgb(image)
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return pil_to_rgb(image)
+    raise FerkitError(f"cannot read an image from a {type(image).__name__}; pass a path, bytes, a numpy "
+                      "array or a PIL image")
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), JSON_DECIMALS)
+
+
+@dataclass
+class Face:
+    """One face: where it is and what the model thinks it shows.
+
+    Args:
+        box: `[x, y, w, h]` in the original image's pixels.
+        emotion: the most probable class.
+        confidence: its probability (calibrated with the model's temperature).
+        probabilities: every class's probability.
+        detector_score: the detector's confidence, when it gives one (MTCNN).
+        region: `(x0, y0, x1, y1)` the model's crop was cut from (may reach past the image border).
+        crop: the model input for this face (H, W, C) uint8.
+        heatmap: Grad-CAM map over `region` in [0, 1], once `EmotionRecognizer.explain` has run.
+    """
+
+    box: list[int]
+    emotion: str
+    confidence: float
+    probabilities: dict[str, float]
+    detector_score: float | None = None
+    region: tuple[int, int, int, int] | None = None
+    crop: np.ndarray | None = field(default=None, repr=False)
+    heatmap: np.ndarray | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "box": [int(v) for v in self.box],
+            "emotion": self.emotion,
+            "confidence": _rounded(self.confidence),
+            "probabilities": {name: _rounded(p) for name, p in self.probabilities.items()},
+        }
+
+
+class Prediction(list):
+    """The faces found in one image, largest first: a plain list of `Face`, plus JSON output."""
+
+    def __init__(self, faces=(), image_size: tuple[int, int] | None = None):
+        super().__init__(faces)
+        self.image_size = image_size
+
+    def to_json(self, file: str | None = None, frame: int | None = None) -> dict[str, Any]:
+        """`{"file", "frame", "faces": [...], "error": null}`: one line of `ferkit predict`'s output."""
+        return record(file, frame, faces=[face.to_json() for face in self])
+
+
+def record(file: str | None, frame: int | None = None, faces: list | None = None,
+           error: str | None = None) -> dict[str, Any]:
+    """One output record; a failed input has `"faces": []` and the reason in `"error"`."""
+    return {"file": file, "frame": frame, "faces": faces or [], "error": error}
+
+
+class EmotionRecognizer:
+    """Detect faces, frame them like the training faces and classify their emotion.
+
+    Args:
+        classifier: a classifier runtime from `ferkit.inference.classifier.load_classifier`.
+        detector: a detector name (`haar`, `mtcnn`, `none`) or object with `name` and `detect(rgb)`.
+    """
+
+    def __init__(self, classifier, detector="haar"):
+        self.classifier = classifier
+        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.metadata = classifier.metadata
+        self.model_path = getattr(classifier, "path", None)
+        self.framing = framing_for(self.detector.name, self.metadata)
+        self._gradcam = None
+
+    @classmethod
+    def load(cls, model: str | Path | None = None, detector: str = "haar", runtime: str = "auto"):
+        """Load a model file (default: the model shipped with ferkit) and a face detector.
+
+        Args:
+            model: `.keras`, `.h5`, `.onnx` or `.tflite` model file; None for the shipped default model.
+            detector: `haar` (fast), `mtcnn` (accurate) or `none` (each image is already one face).
+            runtime: "auto" (from the file) or keras / onnx / tflite.
+        """
+        path = Path(model) if model is not None else default_model_path()
+        return cls(load_classifier(path, runtime), detector)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.metadata.class_names)
+
+    def predict(self, image: Any) -> Prediction:
+        """The faces in one image, largest first (an empty list when there is none).
+
+        Args:
+            image: a path, encoded bytes, a PIL image, or a uint8 numpy array in RGB order ((H, W, 3) RGB,
+                (H, W) grayscale); see `load_image`.
+        """
+        return self.predict_many([image])[0]
+
+    def predict_many(self, images: list[Any]) -> list[Prediction]:
+        """`predict` for many images, with all their faces classified in one batched call."""
+        rgbs = [load_image(image) for image in images]
+        found = [self.detector.detect(rgb) for rgb in rgbs]
+        crops = [frame_face(rgb, box, self.metadata, self.framing)
+                 for rgb, boxes in zip(rgbs, found, strict=True) for box in boxes]
+        probabilities = self.classifier.predict_proba(np.stack(crops)) if crops else np.zeros((0, 0))
+        results, start = [], 0
+        for rgb, boxes in zip(rgbs, found, strict=True):
+            faces = [self._face(box, probabilities[start + i], crops[start + i])
+                     for i, box in enumerate(boxes)]
+            results.append(Prediction(faces, image_size=rgb.shape[:2]))
+            start += len(boxes)
+        return results
+
+    def _face(self, box: FaceBox, probabilities: np.ndarray, crop: np.ndarray) -> Face:
+        best = int(np.argmax(probabilities))
+        return Face(
+            box=box.as_list(),
+            emotion=self.class_names[best],
+            confidence=float(probabilities[best]),
+            probabilities={name: float(p) for name, p in zip(self.class_names, probabilities, strict=True)},
+            detector_score=box.score,
+            region=crop_region(box, self.framing),
+            crop=crop,
+        )
+
+    def explain(self, faces: list[Face]) -> list[Face]:
+        """Attach a Grad-CAM heat map (what the model looked at for its answer) to each face; returns them."""
+        from ferkit.inference.gradcam import GradCam
+
+        if not faces:
+            return faces
+        if self._gradcam is None:
+            model = getattr(self.classifier, "model", None)
+            if model is None:
+                raise FerkitError("--explain needs a Keras model file (.keras or .h5): Grad-CAM reads the "
+                                  "network's gradients, which exported runtimes do not expose")
+            self._gradcam = GradCam(model, self.metadata)
+        classes = [self.class_names.index(face.emotion) for face in faces]
+        maps = self._gradcam.heatmaps(np.stack([face.crop for face in faces]), classes)
+        for face, heatmap in zip(faces, maps, strict=True):
+            face.heatmap = heatmap
+        return faces

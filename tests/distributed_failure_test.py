@@ -1,0 +1,100 @@
+"""A rank that dies mid-run stops the job within a bounded time, and the same command then resumes it."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import sys
+import threading
+import time
+
+import pytest
+from distributed_support import epoch_lines, start, write_config, write_tiny_npz
+
+from ferkit.distributed.launcher import describe_exit, launch
+
+pytest.importorskip("jax")
+
+EPOCHS = 6
+
+
+def _read_lines(process, sink: list[str]) -> threading.Thread:
+    def pump():
+        for line in iter(process.stdout.readline, ""):
+            sink.append(line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_killed_rank_stops_the_job_and_the_rerun_resumes(tmp_path):
+    data = write_tiny_npz(tmp_path / "tiny.npz", train=512)
+    config = write_config(tmp_path / "tiny.yaml", NoOfEpochs=EPOCHS, Patience=EPOCHS)
+    out = tmp_path / "run"
+    command = ["launch", "--nproc", "2", "--grace", "60", "--", "train", "--data", str(data), "--config",
+               str(config), "--out", str(out), "--heartbeat-timeout", "10"]
+
+    process = start(command)
+    lines: list[str] = []
+    reader = _read_lines(process, lines)
+    backup = out / "backup" / "training_metadata.json"
+    deadline = time.monotonic() + 900
+    while not backup.exists():
+        assert process.poll() is None, "".join(lines)[-3000:]
+        assert time.monotonic() < deadline, "no epoch finished in time"
+        time.sleep(0.02)
+    rank1_pid = int(re.search(r"launch: rank 1 is pid (\d+)", "".join(lines)).group(1))
+    os.kill(rank1_pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    process.wait(timeout=180)
+    reader.join(timeout=10)
+    stopped_after = time.monotonic() - killed_at
+    output = "".join(lines)
+
+    assert process.returncode != 0
+    assert f"launch: rank 1 (pid {rank1_pid}) was killed by SIGKILL" in output
+    assert stopped_after < 90, f"the job took {stopped_after:.0f} s to stop"
+    assert "[rank 0] error: [rank 0] lost another process of the job" in output, output[-3000:]
+    assert len(epoch_lines(output, rank=0)) < EPOCHS, "the kill came too late to test a resume"
+    assert not (out / "model.keras").exists() and backup.exists()
+
+    rerun = start(command)
+    rerun_output, _ = rerun.communicate(timeout=900)
+    assert rerun.returncode == 0, rerun_output[-3000:]
+    resumed = epoch_lines(rerun_output, rank=0)
+    assert resumed == epoch_lines(rerun_output, rank=1)
+    assert resumed and not resumed[0].startswith("epoch 1/"), "the rerun started over instead of resuming"
+    assert resumed[-1].startswith(f"epoch {EPOCHS}/{EPOCHS}")
+    with (out / "history.csv").open(newline="") as handle:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
+    assert sorted(set(epochs)) == list(range(EPOCHS))
+    assert (out / "model.keras").is_file() and not (out / "backup").exists()
+
+
+def test_launcher_stops_the_others_when_one_rank_fails(capsys):
+    """Rank 1 fails at once while rank 0 would run for 10 minutes: the job ends within the grace period."""
+    script = ("import os, sys, time\n"
+              "rank = int(os.environ['FERKIT_PROCESS_ID'])\n"
+              "env = os.environ\n"
+              "print('hello from', rank, env['FERKIT_NUM_PROCESSES'], env['FERKIT_COORDINATOR'])\n"
+              "sys.stdout.flush()\n"
+              "time.sleep(600 if rank == 0 else 0.5)\n"
+              "sys.exit(3)\n")
+    started = time.monotonic()
+    code = launch(2, ["job"], grace=1, program=[sys.executable, "-c", script])
+    elapsed = time.monotonic() - started
+    captured = capsys.readouterr().out
+    assert code == 3 and elapsed < 30, (code, elapsed, captured)
+    assert re.search(r"\[rank 0\] hello from 0 2 127\.0\.0\.1:\d+", captured)
+    assert re.search(r"\[rank 1\] hello from 1 2 127\.0\.0\.1:\d+", captured)
+    assert re.search(r"launch: rank 1 \(pid \d+\) exited with status 3; stopped rank\(s\) 0 after 1 s\.",
+                     captured)
+    assert "resume" not in captured
+
+
+def test_exit_descriptions():
+    assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
+    assert describe_exit(3) == "exited with status 3"

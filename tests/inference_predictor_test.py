@@ -1,0 +1,189 @@
+"""The EmotionRecognizer: inputs it accepts, what it returns, calibrated probabilities, the default model,
+Grad-CAM and annotated images."""
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+from inference_support import FER_CLASSES, astronaut, chelsea, encode, group_photo, on_astronaut_face, write_tiny_model
+from PIL import Image
+
+from ferkit.errors import FerkitError, ModelFileError
+from ferkit.inference import EmotionRecognizer, Prediction, annotate, load_classifier
+from ferkit.inference import predictor as predictor_module
+from ferkit.inference.classifier import BATCH_BUCKETS, KerasClassifier, apply_temperature
+from ferkit.inference.gradcam import GradCam, last_conv_layer
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("model") / "tiny.keras", temperature=2.0)
+
+
+@pytest.fixture(scope="module")
+def recognizer(model_path):
+    return EmotionRecognizer.load(model_path)
+
+
+def test_predict_finds_the_astronaut_and_gives_a_distribution(recognizer):
+    faces = recognizer.predict(astronaut())
+    assert isinstance(faces, list) and len(faces) == 1
+    face = faces[0]
+    assert on_astronaut_face(face.box)
+    assert list(face.probabilities) == FER_CLASSES
+    assert sum(face.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    assert face.emotion == max(face.probabilities, key=face.probabilities.get)
+    assert face.confidence == face.probabilities[face.emotion]
+    assert face.crop.shape == (48, 48, 1)
+
+
+def test_no_face_is_an_empty_list_not_an_error(recognizer):
+    faces = recognizer.predict(chelsea())
+    assert faces == [] and faces.to_json(file="cat.png") == {"file": "cat.png", "frame": None, "faces": [],
+                                                             "error": None}
+
+
+def test_json_record_matches_the_documented_schema(recognizer):
+    record = json.loads(json.dumps(recognizer.predict(astronaut()).to_json(file="a.jpg")))
+    assert set(record) == {"file", "frame", "faces", "error"}
+    assert record["file"] == "a.jpg" and record["frame"] is None and record["error"] is None
+    (face,) = record["faces"]
+    assert set(face) == {"box", "emotion", "confidence", "probabilities"}
+    assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+    assert face["emotion"] in FER_CLASSES and 0 < face["confidence"] <= 1
+    assert set(face["probabilities"]) == set(FER_CLASSES)
+
+
+def test_every_input_type_gives_the_same_faces(recognizer, tmp_path):
+    image = astronaut()
+    path = tmp_path / "a.png"
+    path.write_bytes(encode(image))
+    reference = recognizer.predict(image)
+    for given in (str(path), path, path.read_bytes(), Image.open(path),
+                  np.dstack([image, np.full(image.shape[:2], 255, np.uint8)])):
+        faces = recognizer.predict(given)
+        assert [f.box for f in faces] == [f.box for f in reference]
+        assert faces[0].probabilities == pytest.approx(reference[0].probabilities, abs=1e-5)
+    grey = recognizer.predict(np.asarray(Image.fromarray(image).convert("L")))
+    assert len(grey) == 1 and on_astronaut_face(grey[0].box)
+
+
+def test_unusable_inputs_raise_user_errors(recognizer):
+    with pytest.raises(FerkitError, match="cannot read an image from a list"):
+        recognizer.predict([1, 2, 3])
+    with pytest.raises(FerkitError, match="uint8"):
+        recognizer.predict(np.zeros((10, 10, 3), np.float64))
+    with pytest.raises(FerkitError, match="not an image"):
+        recognizer.predict(b"hello")
+
+
+def test_predict_many_batches_faces_of_many_images(recognizer, monkeypatch):
+    group, expected = group_photo()
+    images = [astronaut(), chelsea(), group]
+    calls = []
+    original = recognizer.classifier.predict_proba
+    monkeypatch.setattr(recognizer.classifier, "predict_proba", lambda faces: calls.append(len(faces)) or
+                        original(faces))
+    results = recognizer.predict_many(images)
+    assert calls == [1 + len(expected)]
+    assert [len(r) for r in results] == [1, 0, len(expected)]
+    assert all(isinstance(r, Prediction) for r in results)
+    monkeypatch.undo()
+    alone = recognizer.predict(group)
+    assert [f.box for f in alone] == [f.box for f in results[2]]
+    for a, b in zip(alone, results[2], strict=True):
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
+
+
+def test_keras_classifier_applies_the_temperature_and_pads_batches(model_path):
+    classifier = load_classifier(model_path)
+    assert isinstance(classifier, KerasClassifier) and classifier.metadata.temperature == 2.0
+    faces = np.random.default_rng(0).integers(0, 256, (BATCH_BUCKETS[-1] + 3, 48, 48, 1), dtype=np.uint8)
+    raw = classifier.raw_proba(faces)
+    direct = classifier.model(faces.astype(np.float32), training=False).numpy()
+    np.testing.assert_allclose(raw, direct, atol=1e-5)  # padding and chunking change nothing
+    calibrated = classifier.predict_proba(faces)
+    expected = np.exp(np.log(direct) / 2.0)
+    np.testing.assert_allclose(calibrated, expected / expected.sum(axis=1, keepdims=True), atol=1e-5)
+    assert classifier.predict_proba(faces[:0]).shape == (0, len(FER_CLASSES))
+    np.testing.assert_allclose(classifier.predict_proba(faces[:5]), calibrated[:5], atol=1e-5)
+
+
+def test_temperature_one_is_the_identity_and_order_is_kept():
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], np.float32)
+    np.testing.assert_array_equal(apply_temperature(p, 1.0), p)
+    soft = apply_temperature(p, 3.0)
+    assert (soft.argmax(axis=1) == p.argmax(axis=1)).all() and soft.max() < p.max()
+
+
+def test_load_classifier_rejects_wrong_files_and_runtimes(model_path, tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        load_classifier(tmp_path / "missing.keras")
+    with pytest.raises(ModelFileError, match="cannot run with --runtime onnx"):
+        load_classifier(model_path, runtime="onnx")
+    with pytest.raises(ModelFileError, match="unknown runtime 'gpu'"):
+        load_classifier(model_path, runtime="gpu")
+    text = tmp_path / "model.txt"
+    text.write_text("x")
+    with pytest.raises(ModelFileError, match="not a model file"):
+        load_classifier(text)
+
+
+def _install_weights(monkeypatch, folder):
+    monkeypatch.setattr(predictor_module.resources, "files", lambda package: folder)
+
+
+def test_default_model_is_loaded_from_package_weights_after_a_checksum(model_path, tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    _install_weights(monkeypatch, tmp_path)
+    with pytest.raises(ModelFileError, match="no default model installed"):
+        EmotionRecognizer.load()
+    shutil.copy(model_path, weights / "fervgg.keras")
+    digest = hashlib.sha256((weights / "fervgg.keras").read_bytes()).hexdigest()
+    (weights / "fervgg.keras.sha256").write_text(f"{'0' * 64}  fervgg.keras\n")
+    with pytest.raises(ModelFileError, match="damaged"):
+        EmotionRecognizer.load()
+    (weights / "fervgg.keras.sha256").write_text(f"{digest}  fervgg.keras\n")
+    recognizer = EmotionRecognizer.load()
+    assert recognizer.model_path == weights / "fervgg.keras"
+    assert len(recognizer.predict(astronaut())) == 1
+
+
+@pytest.mark.parametrize("architecture", ["lenet", "fervgg"])
+def test_gradcam_maps_have_the_face_size_and_lie_in_0_1(architecture, tmp_path):
+    path = write_tiny_model(tmp_path / f"{architecture}.keras", architecture=architecture)
+    recognizer = EmotionRecognizer.load(path)
+    faces = recognizer.explain(recognizer.predict(group_photo()[0]))
+    assert len(faces) == 3
+    for face in faces:
+        assert face.heatmap.shape == (48, 48) and face.heatmap.dtype == np.float32
+        assert 0.0 <= face.heatmap.min() and face.heatmap.max() <= 1.0
+        assert face.heatmap.max() in (0.0, pytest.approx(1.0))
+    last = last_conv_layer(recognizer.classifier.model)
+    assert last.filters == 8 if architecture == "lenet" else last.name == "stage4_conv2"  # lenet: 2 * 2 + 4
+    if architecture == "fervgg":  # the network centre-crops 44 of 48 pixels: the border carries no weight
+        gradcam = GradCam(recognizer.classifier.model, recognizer.metadata)
+        assert gradcam.visible == (44 / 48, 44 / 48)
+        maps = gradcam.heatmaps(np.stack([f.crop for f in faces]), [0, 1, 2])
+        assert (maps[:, :2] == 0).all() and (maps[:, :, -2:] == 0).all()
+
+
+def test_annotate_draws_boxes_labels_bars_and_heat_maps(recognizer):
+    image = astronaut()
+    faces = recognizer.predict(image)
+    drawn = annotate(image, faces)
+    assert drawn.shape == image.shape and drawn.dtype == np.uint8
+    assert not np.array_equal(drawn, image)
+    np.testing.assert_array_equal(image, astronaut())  # the input is left untouched
+    x, y, w, h = faces[0].box
+    changed = np.any(drawn != image, axis=2)
+    assert changed[y:y + h, x].mean() > 0.8  # the box's left edge
+    assert not changed[400:, :100].any()  # far from the face, nothing is drawn
+    recognizer.explain(faces)
+    with_heatmap = annotate(image, faces)
+    inside = (slice(y + h // 4, y + 3 * h // 4), slice(x + w // 4, x + 3 * w // 4))
+    assert np.any(with_heatmap[inside] != drawn[inside])
+    assert np.array_equal(annotate(image, []), image)
