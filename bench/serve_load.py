@@ -6,6 +6,9 @@ percentiles, errors and the server's resident memory (sampled from /proc) over t
 
     .venv/bin/python bench/serve_load.py [--model FILE] [--clients 8] [--duration 30] [--threads 2]
 
+Also reported: the server's CPU time per request and the cores it actually got, which tell how much of a
+low number is due to other processes competing for the CPU (`machine_load_average`).
+
 Targets on the 2-core reference machine: >= 40 requests/s at 8 clients, p99 < 500 ms, no errors, flat memory.
 """
 
@@ -55,6 +58,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class MemorySampler(threading.Thread):
@@ -145,8 +154,10 @@ def main() -> None:
             asyncio.run(drive(base, payload, args.clients, args.warmup))
             sampler = MemorySampler(server.pid)
             rss_before = rss_mb(server.pid)
+            cpu_before = cpu_seconds(server.pid)
             sampler.start()
             latencies, errors, elapsed = asyncio.run(drive(base, payload, args.clients, args.duration))
+            server_cpu = cpu_seconds(server.pid) - cpu_before
             sampler.stopped.set()
             sampler.join()
             model_card = httpx.get(f"{base}/v1/model", timeout=5).json()
@@ -174,6 +185,9 @@ def main() -> None:
                           "first_third_mean": round(statistics.fmean(rss[:third]), 1),
                           "last_third_mean": round(statistics.fmean(rss[-third:]), 1),
                           "peak": round(max(rss), 1)},
+        "server_cpu_ms_per_request": round(server_cpu / max(len(latencies), 1) * 1000, 1),
+        "server_cpu_cores_used": round(server_cpu / elapsed, 2),
+        "machine_load_average": os.getloadavg(),
         "model_load_s": round(load_seconds, 1),
     }
     print(json.dumps(result, indent=2))

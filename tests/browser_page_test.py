@@ -7,6 +7,7 @@ A screenshot of each page state is saved to test-artifacts/.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from pathlib import Path
 
@@ -28,12 +29,12 @@ from serving_support import (
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-BROWSER_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-                "--disable-sync", "--no-first-run"]
+BROWSER_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]
 LABEL = re.compile(rf"Face 1: ({'|'.join(FER_CLASSES)}) \d+%")
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                                                              "(make test installs it: apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (make test installs it)")
 
 
 def one_face_frame() -> np.ndarray:
@@ -55,15 +56,19 @@ def write_y4m(path: Path, rgb: np.ndarray, frames: int = 10, fps: int = 10) -> P
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser")
-    model = write_tiny_model(folder / "tiny.keras")
+def server_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("browser") / "server.log"
+
+
+@pytest.fixture(scope="module")
+def base_url(server_log):
+    """`ferkit serve --model tiny.keras --port P` in a subprocess, on 127.0.0.1 (its default host)."""
+    model = write_tiny_model(server_log.parent / "tiny.keras")
     port = free_port()
-    log = folder / "server.log"
-    server = start_server(model, port, log)
+    server = start_server(model, port, server_log)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(base, server, log)
+        wait_healthy(base, server, server_log)
         yield base
     finally:
         stop_server(server)
@@ -91,9 +96,9 @@ def playwright():
 def browser(playwright, tmp_path_factory):
     """Chromium with a fake camera that films a face."""
     video = write_y4m(tmp_path_factory.mktemp("camera") / "face.y4m", one_face_frame())
-    instance = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True,
-        args=[*BROWSER_ARGS, "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"])
+    camera = ["--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
+    instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                          args=BROWSER_ARGS + camera)
     yield instance
     instance.close()
 
@@ -154,8 +159,8 @@ def test_box_is_drawn_where_the_face_is_and_clicking_selects_it(browser, base_ur
     page, _, _ = open_page(browser, base_url)
     page.set_input_files("#file-input", str(photos["astronaut"]))
     page.wait_for_selector("#face-list li")
-    x, y, w, h = page.evaluate("fetch('/v1/predict', {method: 'POST', headers: {'content-type': 'image/jpeg'},"
-                               "body: document.querySelector('#file-input').files[0]})"
+    x, y, w, h = page.evaluate("fetch('/v1/predict', {method: 'POST', body: "
+                               "document.querySelector('#file-input').files[0]})"
                                ".then(r => r.json()).then(b => b.faces[0].box)")
     inside = canvas_pixel(page, "#photo-canvas", x + w / 2, y + h / 2)
     original = astronaut()[int(y + h / 2), int(x + w / 2)]
@@ -163,7 +168,8 @@ def test_box_is_drawn_where_the_face_is_and_clicking_selects_it(browser, base_ur
     edge = canvas_pixel(page, "#photo-canvas", x, y + h / 2)
     assert np.abs(np.array(edge[:3]) - astronaut()[int(y + h / 2), x]).max() > 60  # but its outline is
     box = page.locator("#photo-canvas").bounding_box()
-    page.mouse.click(box["x"] + (x + w / 2) / 512 * box["width"], box["y"] + (y + h / 2) / 512 * box["height"])
+    scale = box["width"] / 512
+    page.mouse.click(box["x"] + (x + w / 2) * scale, box["y"] + (y + h / 2) * scale)
     assert page.get_attribute("#face-list li button", "aria-pressed") == "true"
 
 
@@ -209,7 +215,8 @@ def test_webcam_shows_live_boxes_and_frame_rate(browser, base_url):
     page, outside, errors = open_page(browser, base_url, permissions=["camera"])
     page.click("#tab-webcam")
     page.click("#webcam-start")
-    page.wait_for_function("Number(document.querySelector('#overlay').dataset.boxes || 0) >= 1", timeout=60_000)
+    boxes = "Number(document.querySelector('#overlay').dataset.boxes || 0)"
+    page.wait_for_function(f"{boxes} >= 1", timeout=60_000)
     page.wait_for_function("Number(document.querySelector('#fps').textContent) > 0", timeout=60_000)
     summary = page.inner_text("#live-summary")
     assert re.search(rf"largest: ({'|'.join(FER_CLASSES)}) \d+%", summary), summary
@@ -241,3 +248,20 @@ def test_missing_camera_gives_a_clear_message(playwright, base_url):
         screenshot(page, "webcam-absent")
     finally:
         browser.close()
+
+
+def test_api_docs_render_offline(browser, base_url):
+    page, outside, errors = open_page(browser, base_url)
+    page.goto(f"{base_url}/docs")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/v1/predict']")
+    assert "ferkit" in page.inner_text(".swagger-ui .info .title")
+    screenshot(page, "api-docs")
+    assert not outside and not errors, (outside, errors)
+
+
+def test_server_wrote_a_json_access_log(base_url, server_log):
+    entries = [json.loads(line) for line in server_log.read_text().splitlines() if line.startswith("{")]
+    access = [entry for entry in entries if entry["logger"] == "ferkit.serving.access"]
+    assert any(entry["path"] == "/v1/predict" and entry["status"] == 200 for entry in access)
+    assert any(entry["path"] == "/static/app.js" for entry in access)
+    assert all({"client", "method", "status", "duration_ms"} <= entry.keys() for entry in access)

@@ -76,16 +76,6 @@ def test_two_processes_match_one_process_with_the_same_global_batch(runs):
                                np.asarray(one_model(images, training=False)), atol=5e-3)
 
 
-def test_rerunning_a_finished_job_loads_the_model(runs):
-    root, data_path, config_path, _ = runs
-    process = start(["launch", "--nproc", "2", "--", "train", "--data", str(data_path), "--config",
-                     str(config_path), "--out", str(root / "two")])
-    output, _ = process.communicate(timeout=600)
-    assert process.returncode == 0, output[-3000:]
-    assert "[rank 0] Model loaded from" in output and "[rank 1] Model loaded from" in output
-    assert not epoch_lines(output)
-
-
 def test_process_group_comes_from_flags_or_environment():
     env = {"FERKIT_COORDINATOR": "10.0.0.1:1234", "FERKIT_NUM_PROCESSES": "4", "JAX_PROCESS_ID": "3"}
     assert resolve_process_group(environ=env) == ProcessGroup("10.0.0.1:1234", 4, 3)

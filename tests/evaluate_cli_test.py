@@ -141,6 +141,7 @@ def test_evaluate_writes_every_report_and_its_numbers_match_the_predictions(
 
     protocol = metrics["protocol"]
     assert protocol["model_sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
+    assert protocol["data_sha256"] == hashlib.sha256(fer_like_npz.read_bytes()).hexdigest()
     assert protocol["detector"] == "none" and protocol["views"].startswith("single crop")
     assert protocol["temperature"] == 1.0
     assert "accuracy" in stdout and "happy" in stdout and "FER+ majority" in stdout

@@ -32,6 +32,9 @@ def keras_probabilities(model, faces: np.ndarray) -> np.ndarray:
 def tiny_model(tmp_path_factory):
     """An untrained 48×48 grayscale lenet: its batch norms sit after Resizing, the case where an export that
     forgets `training=False` runs them in training mode and disagrees with the model."""
+    import keras
+
+    keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("export")
     config = load_config(None, ["ImageSize=[48,48]"])
     model = build_model(config, len(SYNTHETIC_CLASSES))
@@ -132,7 +135,7 @@ def test_int8_export_works_and_reports_its_accuracy_change(fmt, exports, tiny_mo
                           print_fn=lambda line: None)
     assert out.stat().st_size < exports[fmt][0].stat().st_size / 2
     assert report.keras_accuracy is not None and report.export_accuracy is not None
-    assert report.evaluation_images == 32 and report.label_agreement >= 0.8
+    assert report.evaluation_images == 32 and report.max_abs_diff <= 0.05 and report.label_agreement >= 0.75
     model, _ = load_model(tiny_model)
     faces, _ = astronaut_faces
     got = load_runtime(out).predict_proba(faces)
@@ -141,8 +144,8 @@ def test_int8_export_works_and_reports_its_accuracy_change(fmt, exports, tiny_mo
 
 
 def test_float16_litert_export_stays_within_its_tolerance(tiny_model, check_data, tmp_path):
-    report = export_model(tiny_model, "litert", out=tmp_path / "m.tflite", quantize="float16", data=check_data,
-                          print_fn=lambda line: None)
+    report = export_model(tiny_model, "litert", out=tmp_path / "m.tflite", quantize="float16",
+                          data=check_data, print_fn=lambda line: None)
     assert report.tolerance == 1e-2 and report.max_abs_diff <= 1e-2 and report.accuracy_change is not None
 
 
@@ -177,21 +180,41 @@ def test_impossible_requests_fail_before_any_work(fmt, quantize, out, message, t
         export_model(tmp_path / "never-read.keras", fmt, out=tmp_path / out, quantize=quantize)
 
 
-def test_cli_export_then_predict_gives_the_keras_labels(tiny_model, check_data, tmp_path, astronaut_faces):
-    """`ferkit export` writes a checked ONNX file; the inference classifier runs it like the Keras file."""
-    from ferkit.inference import load_classifier
+def test_cli_export_then_predict_gives_the_keras_labels(tiny_model, check_data, tmp_path):
+    """`ferkit export` writes a checked ONNX file; `ferkit predict --model x.onnx` on a real photo then finds
+    the face and gives the probabilities the Keras model gives."""
+    import json
+
+    from ferkit.inference import EmotionRecognizer
 
     out = tmp_path / "cli.onnx"
-    result = subprocess.run([sys.executable, "-m", "ferkit.cli.main", "export", "--model", str(tiny_model),
-                             "--format", "onnx", "--out", str(out), "--calibration-data", str(check_data)],
+    ferkit = [sys.executable, "-m", "ferkit.cli.main"]
+    result = subprocess.run([*ferkit, "export", "--model", str(tiny_model), "--format", "onnx", "--out",
+                             str(out), "--calibration-data", str(check_data)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "max |p_export - p_keras|" in result.stdout and out.is_file()
 
-    faces, _ = astronaut_faces
-    keras_classifier, onnx_classifier = load_classifier(tiny_model), load_classifier(out)
-    np.testing.assert_allclose(onnx_classifier.predict_proba(faces), keras_classifier.predict_proba(faces),
-                               atol=1e-4)
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR))
+    result = subprocess.run([*ferkit, "predict", "--model", str(out), str(photo)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (exported,) = json.loads(result.stdout.strip().splitlines()[-1])["faces"]
+    (keras_face,) = EmotionRecognizer.load(tiny_model).predict(photo)
+    assert exported["box"] == keras_face.box and exported["emotion"] == keras_face.emotion
+    for name, probability in keras_face.probabilities.items():
+        assert exported["probabilities"][name] == pytest.approx(probability, abs=2e-4)
+
+
+def test_evaluate_gives_the_keras_predictions_for_exports(exports, tiny_model, check_data):
+    from ferkit.evaluation.runner import evaluate_model
+
+    keras_result = evaluate_model(tiny_model, check_data, split="validation")
+    for fmt in ("onnx", "litert", "saved_model"):
+        result = evaluate_model(exports[fmt][0], check_data, split="validation")
+        np.testing.assert_allclose(result.probabilities, keras_result.probabilities, atol=1e-4)
+        assert result.metrics["accuracy"] == keras_result.metrics["accuracy"]
 
 
 def test_cli_user_mistake_is_one_line(tiny_model, tmp_path):

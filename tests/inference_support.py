@@ -22,15 +22,15 @@ HEAD_FACE_OFFSET = (47, 46, 95)  # face box inside HEAD at scale 1: x, y, side
 
 def write_tiny_model(path: Path, architecture: str = "lenet", temperature: float = 1.0,
                      color_mode: str = "grayscale", face_margin: float | None = None) -> Path:
-    """An untrained, very small model on 48x48 faces with the 7 FER-2013 classes, saved as a ferkit model file."""
+    """An untrained, very small model on 48x48 faces with the 7 FER-2013 classes, as a ferkit model file."""
     from ferkit.config import load_config
     from ferkit.models import build_model
     from ferkit.models.saving import ModelMetadata, save_model
 
     sizes = {"lenet": ["NoOfFilters=2", "NoOfUDense1=8", "NoOfUDense2=8"],
              "fervgg": ["NoOfFilters=2", "CropSize=[44,44]"]}[architecture]
-    config = load_config(None, [f"Architecture={architecture}", "ImageSize=[48,48]", f"ColorMode={color_mode}",
-                                *sizes])
+    config = load_config(None, [f"Architecture={architecture}", "ImageSize=[48,48]",
+                                f"ColorMode={color_mode}", *sizes])
     model = build_model(config, len(FER_CLASSES))
     metadata = ModelMetadata(class_names=FER_CLASSES, image_size=(48, 48), color_mode=color_mode,
                              architecture=architecture, config=config.to_dict(), temperature=temperature,
@@ -123,7 +123,7 @@ def awkward_files(folder: Path) -> dict[str, tuple[Path, str]]:
     contents = {
         "photo.jpg": (jpeg, "face"),
         "sixteen_bit.png": (sixteen_bit_png(face), "face"),
-        "palette.png": (encode(Image.fromarray(face).convert("P", palette=Image.Palette.ADAPTIVE), "PNG"), "face"),
+        "palette.png": (encode(Image.fromarray(face).convert("P", palette=Image.Palette.ADAPTIVE)), "face"),
         "rgba.png": (encode(rgba, "PNG"), "face"),
         "exif_rotated.jpg": (exif_rotated_jpeg(face), "face"),
         "grey.webp": (encode(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), "WEBP"), "face"),
@@ -143,7 +143,7 @@ def awkward_files(folder: Path) -> dict[str, tuple[Path, str]]:
 
 def write_video(path: Path, frames: int = 12, fps: float = 10.0, face_frames: int = 8,
                 size: tuple[int, int] = (240, 320)) -> Path:
-    """A short mp4 (mp4v): the astronaut's head drifting right for `face_frames` frames, then an empty scene."""
+    """A short mp4 (mp4v): the astronaut's head drifting right for `face_frames` frames, then no face."""
     head = cv2.resize(astronaut()[HEAD], None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (size[1], size[0]))
     assert writer.isOpened(), "OpenCV cannot write mp4v here"

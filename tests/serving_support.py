@@ -66,7 +66,7 @@ def start_server(model: Path, port: int, log_path: Path, *extra: str) -> subproc
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
-def wait_healthy(base: str, server: subprocess.Popen, log_path: Path, timeout: float = 120) -> None:
+def wait_healthy(base: str, server: subprocess.Popen, log_path: Path, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:

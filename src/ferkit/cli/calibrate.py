@@ -28,3 +28,6 @@ def calibrate(
     typer.echo(f"ECE (15 bins): {fit.ece_before:.4f} -> {fit.ece_after:.4f}   "
                f"NLL: {fit.nll_before:.4f} -> {fit.nll_after:.4f}")
     typer.echo(f"Calibrated model written to {destination}")
+    if outcome.fitted_on_test:
+        typer.echo(f"warning: {outcome.split!r} is the test split; its ECE is no longer an honest measure",
+                   err=True)

@@ -71,21 +71,24 @@ class Run:
         self.succeeded = 0
 
     def images(self, items: list[Input]) -> None:
-        """Decode each image (a bad one gets its error record), then predict all readable ones together."""
+        """Decode each image, predict the readable ones together, then emit the records in input order (an
+        unreadable image gets its error record)."""
         from ferkit.data.images import decode_image
 
         decoded = []
         for item in items:
             try:
                 source = sys.stdin.buffer.read() if item.kind == "stdin" else item.source
-                decoded.append((item, decode_image(source, name=item.source)))
+                decoded.append((item, decode_image(source, name=item.source), None))
             except FerkitError as exc:
-                _emit(_error_record(item.source, exc))
-        if not decoded:
-            return
-        predictions = self.recognizer.predict_many([rgb for _, rgb in decoded])
-        for (item, rgb), faces in zip(decoded, predictions, strict=True):
-            self._finish_image(item, rgb, faces)
+                decoded.append((item, None, exc))
+        readable = [rgb for _, rgb, _ in decoded if rgb is not None]
+        predictions = iter(self.recognizer.predict_many(readable) if readable else [])
+        for item, rgb, error in decoded:
+            if error is None:
+                self._finish_image(item, rgb, next(predictions))
+            else:
+                _emit(_error_record(item.source, error))
 
     def _finish_image(self, item: Input, rgb, faces) -> None:
         from ferkit.inference import annotate
@@ -142,6 +145,8 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Images read and classified together.")] = 16,
 ) -> None:
     """Predict the emotion of every face; one JSON line per image (per sampled frame of a video)."""
+    from tqdm import tqdm
+
     from ferkit.inference import EmotionRecognizer
     from ferkit.inference.faces import DETECTORS
     from ferkit.inference.video import sample_step
@@ -161,17 +166,21 @@ def predict(
     recognizer = EmotionRecognizer.load(model, detector=detector, runtime=runtime)
     run = Run(recognizer, out, explain, fps, every)
     pending: list[Input] = []
-    for item in inputs:
-        if item.kind == "video":
-            run.images(pending)
-            pending = []
-            run.video(item)
-            continue
-        pending.append(item)
-        if len(pending) == batch_size:
-            run.images(pending)
-            pending = []
-    run.images(pending)
+    with tqdm(total=len(inputs), unit="input", disable=None if len(inputs) > 1 else True) as bar:
+        for item in inputs:
+            if item.kind == "video":
+                run.images(pending)
+                run.video(item)
+                bar.update(len(pending) + 1)
+                pending = []
+                continue
+            pending.append(item)
+            if len(pending) == batch_size:
+                run.images(pending)
+                bar.update(len(pending))
+                pending = []
+        run.images(pending)
+        bar.update(len(pending))
     if run.succeeded == 0:
         typer.echo(f"no input could be processed ({len(inputs)} given)", err=True)
         raise typer.Exit(EXIT_NOTHING_SUCCEEDED)

@@ -47,7 +47,6 @@ def serve(
         25_000_000),
     workers_threads: Annotated[int, typer.Option(help="Threads that decode images and run inference.",
                                                  min=1)] = 2,
-    micro_batch: int = 0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve the REST API (POST /v1/predict, /healthz, /v1/model, /metrics, /docs) and the web page at /."""
@@ -75,7 +74,7 @@ def serve(
 
     settings = ServeSettings(model=model, detector=detector, runtime=runtime,
                              max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
-                             threads=workers_threads, micro_batch=micro_batch)
+                             threads=workers_threads)
     if not _is_loopback(host):
         typer.echo(f"warning: {host} exposes the service (no authentication) to the network", err=True)
     typer.echo(f"ferkit: serving on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops", err=True)

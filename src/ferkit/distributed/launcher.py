@@ -116,6 +116,7 @@ def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, g
 
     echo(f"launch: {nproc} process(es), coordinator {coordinator}: ferkit {' '.join(command)}")
     ranks: list[_Rank] = []
+    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
     try:
         for rank in range(nproc):
             process = subprocess.Popen(
@@ -151,10 +152,16 @@ def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, g
         echo_err("launch: interrupted; stopped every rank")
         return 130
     finally:
+        signal.signal(signal.SIGTERM, previous_handler)
         _stop(ranks)
         for r in ranks:
             for thread in r.threads:
                 thread.join(timeout=5)
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM to the launcher stops the job like Ctrl-C does (the ranks run in their own sessions)."""
+    raise KeyboardInterrupt
 
 
 def _wait_for_all_or_first_failure(ranks: list[_Rank]) -> _Rank | None:

@@ -8,7 +8,7 @@
 - `Mirrored`: TensorFlow's `MirroredStrategy` over the GPUs of one host (one replica on a CPU-only host).
 
 The trainer asks a strategy for a scope to build and fit in, for this process's share of the data, whether it
-is the chief (rank 0, the only one that writes files), and for a barrier.
+is the chief (rank 0, the only one that writes the run folder), and for a barrier.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class SingleProcess:
             if not self.is_peer_failure(error):
                 raise
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            print_error(f"error: {self.tag}lost another process of the job ({first_line}); stopping. Run the "
+            print_error(f"{self.tag}error: lost another process of the job ({first_line}); stopping. Run the "
                         "same command again to resume from the last finished epoch.")
             sys.stdout.flush()
             sys.stderr.flush()

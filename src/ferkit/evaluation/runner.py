@@ -45,19 +45,29 @@ class EvaluationResult:
     inputs: list[np.ndarray]
 
 
-def file_sha256(path: str | Path) -> str:
+def content_sha256(path: str | Path) -> str:
+    """sha256 of a file, or of a folder's files (relative names and bytes, in sorted order)."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as handle:
+            for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
 def load_evaluation_classifier(model_path: str | Path):
-    """The model file as a classifier: `predict_proba(uint8 NHWC) -> raw probabilities` and `metadata`."""
-    from ferkit.evaluation.compiled import CompiledKerasClassifier
+    """The model file (.keras, .h5, .onnx, .tflite, SavedModel) as the compiled classifier prediction uses.
 
-    return CompiledKerasClassifier(model_path)
+    Evaluation calls its `raw_proba` (uncalibrated) and applies the stored temperature itself, after
+    combining TTA views and so that `calibrate` can fit from the raw probabilities.
+    """
+    from ferkit.inference.classifier import load_classifier
+
+    return load_classifier(model_path)
 
 
 def load_data_for(data_path: str | Path, metadata, for_detection: bool = False) -> LabeledData:
@@ -97,7 +107,7 @@ def _labels_in_model_order(data: LabeledData, class_names: list[str]) -> np.ndar
 
 def predict_in_batches(predict_proba: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
                        batch_size: int, tta: bool, description: str = "classifying") -> np.ndarray:
-    """Raw probabilities of `images`, `batch_size` at a time, optionally with test-time augmentation."""
+    """`predict_proba` of `images`, `batch_size` at a time, optionally with test-time augmentation."""
     chunks = []
     for start in tqdm(range(0, len(images), batch_size), desc=description, unit="batch", leave=False,
                       disable=None):
@@ -158,7 +168,8 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
             first and frame it as `ferkit.inference` does for prediction (no face: counted as wrong).
         tta: average flipped and shifted views (see `ferkit.evaluation.tta`).
         batch_size: images per classifier call.
-        classifier: an already loaded classifier runtime for `model_path` (loaded when None).
+        classifier: an already loaded classifier for `model_path` (loaded when None); it needs
+            `raw_proba(uint8 NHWC) -> uncalibrated probabilities` and `metadata`.
     """
     if batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, got {batch_size}")
@@ -183,7 +194,7 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
     probabilities = np.full((len(indices), len(class_names)), np.nan)
     if face_found.any():
         found_images = np.stack([inputs[i] for i in np.flatnonzero(face_found)])
-        raw = predict_in_batches(classifier.predict_proba, found_images, batch_size, tta)
+        raw = predict_in_batches(classifier.raw_proba, found_images, batch_size, tta)
         probabilities[face_found] = apply_temperature(raw, metadata.temperature)
 
     safe = np.where(face_found[:, None], probabilities, 1.0 / len(class_names))
@@ -193,12 +204,13 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
     metrics["non_duplicate"] = _non_duplicate_report(data, split_name, indices, predicted, labels)
     metrics["protocol"] = {
         "data": str(data.source),
+        "data_sha256": content_sha256(data.source),
         "split": split_name,
         "views": tta_protocol((1, *np.shape(inputs[0]))) if tta else SINGLE_CROP_PROTOCOL,
         "detector": detector,
         "no_face_rows": "counted as wrong (accuracy, top-3, recall, F1); left out of ECE and NLL",
         "model_file": str(Path(model_path).resolve()),
-        "model_sha256": file_sha256(model_path),
+        "model_sha256": content_sha256(model_path),
         "temperature": float(metadata.temperature),
         "ece_bins": ECE_BINS,
         "confusion_matrix": "rows = true class, columns = predicted class, in class_names order",
@@ -208,12 +220,16 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
 
 @dataclass
 class CalibrationOutcome:
-    """What `calibrate_model_file` did: the fit, the split it used and the temperature it replaced."""
+    """What `calibrate_model_file` did: the fit, the split it used and the temperature it replaced.
+
+    `fitted_on_test` is True when that split is the data's test split, whose ECE is then optimistic.
+    """
 
     fit: TemperatureFit
     split: str
     previous_temperature: float
     path: Path
+    fitted_on_test: bool
 
 
 def calibrate_model_file(model_path: str | Path, data_path: str | Path, destination: str | Path,
@@ -226,6 +242,9 @@ def calibrate_model_file(model_path: str | Path, data_path: str | Path, destinat
     from ferkit.models.saving import attach_metadata  # imports Keras, so only when a file is written
 
     model_path, destination = Path(model_path), Path(destination)
+    if model_path.suffix not in (".keras", ".h5"):
+        raise ModelFileError(f"{model_path}: calibrate needs a .keras or .h5 model file (calibrate before "
+                             "exporting; exported files keep the temperature of the model they came from)")
     if destination.suffix != model_path.suffix:
         raise ModelFileError(f"--out {destination} must have the model's suffix {model_path.suffix!r}")
     classifier = load_evaluation_classifier(model_path)
@@ -235,7 +254,7 @@ def calibrate_model_file(model_path: str | Path, data_path: str | Path, destinat
     if len(indices) == 0:
         raise DataError(f"{data.source}: split {split_name!r} is empty")
     labels = _labels_in_model_order(data, list(metadata.class_names))[indices]
-    raw = predict_in_batches(classifier.predict_proba, data.images[indices], batch_size, tta=False)
+    raw = predict_in_batches(classifier.raw_proba, data.images[indices], batch_size, tta=False)
     fit = fit_temperature(raw, labels)
     calibrated = replace(metadata, temperature=fit.temperature, extra={**metadata.extra, "calibration": {
         "method": "temperature scaling (NLL minimised)", "data": str(data.source), "split": split_name,
@@ -252,4 +271,5 @@ def calibrate_model_file(model_path: str | Path, data_path: str | Path, destinat
         tmp.replace(destination)
     finally:
         tmp.unlink(missing_ok=True)
-    return CalibrationOutcome(fit, split_name, float(metadata.temperature), destination)
+    return CalibrationOutcome(fit, split_name, float(metadata.temperature), destination,
+                              fitted_on_test=split_name == data.roles.get("test"))

@@ -57,27 +57,40 @@ def _read_json_metadata(path: Path) -> ModelMetadata | None:
         raise ModelFileError(f"{path}: unreadable ferkit metadata ({exc})") from None
 
 
+def _onnx_metadata(session) -> ModelMetadata | None:
+    text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    return ModelMetadata.from_json(text) if text else None
+
+
+def _onnx_session(path: Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelFileError(f"cannot load ONNX model {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _require(metadata: ModelMetadata | None, path: Path) -> ModelMetadata:
+    if metadata is None:
+        raise ModelFileError(f"{path} carries no ferkit metadata (expected {sidecar_path(path)} next to it); "
+                             "export models with `ferkit export`")
+    return metadata
+
+
 def read_export_metadata(path: str | Path) -> ModelMetadata:
     """The `ModelMetadata` stored with an exported model; ModelFileError when there is none."""
     path = Path(path)
     metadata = None
     if path.suffix.lower() == ".onnx":
-        import onnx
-
-        try:
-            model = onnx.load(str(path), load_external_data=False)
-        except Exception as exc:  # onnx raises DecodeError and others for a damaged file
-            raise ModelFileError(f"cannot read ONNX file {path}: {str(exc).splitlines()[0]}") from None
-        props = {prop.key: prop.value for prop in model.metadata_props}
-        if METADATA_KEY in props:
-            metadata = ModelMetadata.from_json(props[METADATA_KEY])
+        metadata = _onnx_metadata(_onnx_session(path, threads=1))
     elif path.is_dir():
         metadata = _read_json_metadata(path / SAVED_MODEL_METADATA)
-    metadata = metadata or _read_json_metadata(sidecar_path(path))
-    if metadata is None:
-        raise ModelFileError(f"{path} carries no ferkit metadata (expected {sidecar_path(path)} next to it); "
-                             "export models with `ferkit export`")
-    return metadata
+    return _require(metadata or _read_json_metadata(sidecar_path(path)), path)
 
 
 class ExportedRuntime:
@@ -117,21 +130,13 @@ class ExportedRuntime:
 class OnnxRuntime(ExportedRuntime):
     """An `.onnx` file in onnxruntime's CPU execution provider (any batch size in one call)."""
 
-    def __init__(self, path: Path, metadata: ModelMetadata, threads: int | None = None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or default_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelFileError(f"cannot load ONNX model {path}: {str(exc).splitlines()[0]}") from None
+    def __init__(self, path: Path, metadata: ModelMetadata | None = None, threads: int | None = None):
+        self.session = _onnx_session(path, threads)
+        metadata = metadata or _onnx_metadata(self.session) or _read_json_metadata(sidecar_path(path))
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         _, height, width, channels = model_input.shape
-        super().__init__(path, metadata, (int(height), int(width)), int(channels))
+        super().__init__(path, _require(metadata, path), (int(height), int(width)), int(channels))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]
@@ -219,9 +224,9 @@ def load_runtime(path: str | Path, metadata: ModelMetadata | None = None,
     suffix = path.suffix.lower()
     if suffix not in EXPORTED_SUFFIXES and not is_saved_model(path):
         raise ModelFileError(f"{path} is not an exported model (.onnx, .tflite or a SavedModel folder)")
-    metadata = metadata or read_export_metadata(path)
     if suffix == ".onnx":
         return OnnxRuntime(path, metadata, threads)
+    metadata = metadata or read_export_metadata(path)
     if suffix == ".tflite":
         return LiteRTRuntime(path, metadata, threads)
     return SavedModelRuntime(path, metadata)

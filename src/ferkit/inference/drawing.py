@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-HEATMAP_OPACITY = 0.45
+HEATMAP_OPACITY = 0.6
 EMOTION_COLOURS = {  # RGB
     "angry": (220, 40, 40),
     "disgust": (120, 160, 40),
@@ -26,17 +26,20 @@ def _colour(emotion: str) -> tuple[int, int, int]:
 
 
 def _overlay_heatmap(canvas: np.ndarray, heatmap: np.ndarray, region: tuple[int, int, int, int]) -> None:
-    """Blend a JET-coloured heat map onto the part of `region` that lies inside the image."""
+    """Blend a JET-coloured heat map onto the part of `region` inside the image, more opaque where it is hot
+    (cold parts leave the face visible)."""
     height, width = canvas.shape[:2]
     x0, y0, x1, y1 = region
     coloured = cv2.applyColorMap(np.uint8(np.clip(heatmap, 0, 1) * 255), cv2.COLORMAP_JET)[..., ::-1]
     coloured = cv2.resize(coloured, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    weight = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (x1 - x0, y1 - y0))[..., None]
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
     if cx1 <= cx0 or cy1 <= cy0:
         return
-    part = coloured[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
-    target = canvas[cy0:cy1, cx0:cx1]
-    canvas[cy0:cy1, cx0:cx1] = cv2.addWeighted(target, 1 - HEATMAP_OPACITY, part, HEATMAP_OPACITY, 0)
+    inside = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
+    alpha = HEATMAP_OPACITY * np.sqrt(weight[inside])
+    target = canvas[cy0:cy1, cx0:cx1].astype(np.float32)
+    canvas[cy0:cy1, cx0:cx1] = np.round(target * (1 - alpha) + coloured[inside] * alpha).astype(np.uint8)
 
 
 def _label(canvas: np.ndarray, text: str, x: int, y: int, scale: float, thickness: int,
@@ -52,12 +55,13 @@ def _label(canvas: np.ndarray, text: str, x: int, y: int, scale: float, thicknes
 
 def _probability_bars(canvas: np.ndarray, probabilities: dict[str, float], box: list[int],
                       scale: float) -> None:
-    """A small bar per class beside the box (right of it if there is room, else left, else inside)."""
+    """A small bar per class beside the box (right of it if there is room, else left, else inside), about as
+    tall as the box so that neighbouring faces stay visible."""
     height, width = canvas.shape[:2]
-    x, y, w, _ = box
-    row = max(8, round(22 * scale))
-    bar_length = max(30, round(70 * scale))
-    text_scale = 0.4 * scale
+    x, y, w, h = box
+    row = int(np.clip(h / len(probabilities), 12, 22 * scale))
+    bar_length = 3 * row
+    text_scale = max(0.3, 0.018 * row)
     label_w = max(cv2.getTextSize(name[:8], FONT, text_scale, 1)[0][0] for name in probabilities) + 4
     panel_w, panel_h = label_w + bar_length + 6, row * len(probabilities) + 4
     left = x + w + 4 if x + w + 4 + panel_w <= width else (x - 4 - panel_w if x - 4 - panel_w >= 0 else x)

@@ -88,7 +88,7 @@ def _to_original(boxes, scale: float, shape: tuple[int, ...], scores=None) -> li
 
 
 class HaarDetector:
-    """OpenCV's frontal-face Haar cascade on the grey image (one cascade per thread, as it is not thread-safe).
+    """OpenCV's frontal-face Haar cascade on the grey image (one cascade per thread: it is not thread-safe).
 
     No histogram equalisation: on photos with large flat areas it stretches the background's grey levels
     and hides faces that the plain grey image shows.

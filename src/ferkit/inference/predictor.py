@@ -163,7 +163,11 @@ class EmotionRecognizer:
         return self.predict_many([image])[0]
 
     def predict_many(self, images: list[Any]) -> list[Prediction]:
-        """`predict` for many images, with all their faces classified in one batched call."""
+        """`predict` for many images, with all their faces classified in one batched call.
+
+        Raises `FerkitError` (e.g. `ImageDecodeError`) for the first input that is not a usable image; decode
+        inputs first with `load_image` to handle bad ones one by one, as `ferkit predict` does.
+        """
         rgbs = [load_image(image) for image in images]
         found = [self.detector.detect(rgb) for rgb in rgbs]
         crops = [frame_face(rgb, box, self.metadata, self.framing)

@@ -41,7 +41,7 @@ def register(name: str, check: Callable[[Configuration], None] = lambda config: 
 
 
 def available() -> list[str]:
-    import ferkit.models  # noqa: F401  (imports every architecture module)
+    from ferkit.models import fervgg, lenet  # noqa: F401  (registers the architectures)
 
     return sorted(_REGISTRY)
 

@@ -118,6 +118,7 @@ def save_model(model, path: str | Path, metadata: ModelMetadata) -> Path:
     try:
         model.save(tmp, overwrite=True)
         _write_metadata(tmp, metadata)
+        tmp.chmod(0o644)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -4,7 +4,9 @@
 (`/healthz` answers 503 until it is ready). Request bodies are read by ferkit itself, in memory, with the size
 limit enforced while they stream in, so uploads never touch the disk and an oversized upload is refused
 without being read. Decoding and inference run on a small thread pool, so the event loop keeps serving other
-clients (slow uploads, health checks, metrics) while the CPU works.
+clients (slow uploads, health checks, metrics) while the CPU works. A thread pool was measured against
+micro-batching the faces of concurrent requests (docs/benchmarks.md): face detection, which cannot be
+batched, is most of the work, and batching gave no gain, so the simpler thread pool stays.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -66,7 +67,6 @@ class ServeSettings:
     max_pixels: int = SERVE_MAX_PIXELS
     threads: int = 2
     body_timeout: float = 30.0
-    micro_batch: int = 0
 
 
 class ApiError(Exception):
@@ -275,7 +275,6 @@ class _ModelService:
         self.card: dict[str, Any] | None = _model_card(recognizer, settings.model) if recognizer else None
         self.load_error: str | None = None
         self.executor: ThreadPoolExecutor | None = None
-        self.batcher = None
 
     @property
     def ready(self) -> bool:
@@ -290,8 +289,6 @@ class _ModelService:
                                             runtime=self.settings.runtime)
         _warm_up(recognizer)
         self.card = _model_card(recognizer, self.settings.model)
-        if self.settings.micro_batch:
-            self.batcher = _MicroBatcher(recognizer, self.settings.micro_batch)
         self.recognizer = recognizer
         log.info("model %s loaded in %.1f s", self.card["name"], time.perf_counter() - started)
 
@@ -300,7 +297,7 @@ class _ModelService:
         started = time.perf_counter()
         rgb = decode_image(data, name=name, max_pixels=self.settings.max_pixels)
         decoded = time.perf_counter()
-        result = self.batcher.predict(rgb) if self.batcher else self.recognizer.predict(rgb)
+        result = self.recognizer.predict(rgb)
         predicted = time.perf_counter()
         image = None
         if annotate:
@@ -318,42 +315,6 @@ class _ModelService:
         from ferkit.inference import annotate
 
         return annotate(rgb, result)
-
-
-class _MicroBatcher:
-    def __init__(self, recognizer, max_batch, window=0.004):
-        import queue
-        self.recognizer, self.max_batch, self.window = recognizer, max_batch, window
-        self.queue = queue.Queue()
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def predict(self, rgb):
-        from concurrent.futures import Future
-        future = Future()
-        self.queue.put((rgb, future))
-        return future.result()
-
-    def _run(self):
-        import queue
-        while True:
-            batch = [self.queue.get()]
-            deadline = time.monotonic() + self.window
-            while len(batch) < self.max_batch:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    batch.append(self.queue.get(timeout=remaining))
-                except queue.Empty:
-                    break
-            try:
-                results = self.recognizer.predict_many([rgb for rgb, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                future.set_result(result)
 
 
 def _warm_up(recognizer) -> None:

@@ -5,6 +5,7 @@
 const FRAME_INTERVAL_MS = 150; // at most ~6-7 webcam frames per second are sent
 const WEBCAM_MAX_WIDTH = 640; // frames are downscaled before upload
 const FPS_WINDOW_MS = 3000;
+const MAX_DISPLAY_SIDE = 2048; // photos are drawn at most this large
 
 const EMOTION_COLORS = {
   angry: "#e5484d",
@@ -197,6 +198,25 @@ function faceAtPoint(event) {
   return best;
 }
 
+async function displayableBitmap(file) {
+  // The photo as the browser shows it (EXIF-rotated like the server sees it), at most MAX_DISPLAY_SIDE wide
+  // or high so that a large camera photo does not need a huge canvas; null if the browser cannot decode it.
+  try {
+    const full = await createImageBitmap(file, { imageOrientation: "from-image" });
+    const fit = Math.min(1, MAX_DISPLAY_SIDE / Math.max(full.width, full.height));
+    if (fit === 1) return full;
+    const small = await createImageBitmap(full, {
+      resizeWidth: Math.round(full.width * fit),
+      resizeHeight: Math.round(full.height * fit),
+      resizeQuality: "high",
+    });
+    full.close();
+    return small;
+  } catch {
+    return null;
+  }
+}
+
 async function analysePhoto(file) {
   if (!file) return;
   if (file.type && !file.type.startsWith("image/")) {
@@ -221,13 +241,9 @@ async function analysePhoto(file) {
   }
   const elapsed = Math.round(performance.now() - started);
 
-  let bitmap = null;
-  try {
-    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
-  } catch {
-    bitmap = null;
-  }
+  const bitmap = await displayableBitmap(file);
   const { width, height } = body.image;
+  state.photo.bitmap?.close();
   state.photo = {
     bitmap: bitmap,
     faces: body.faces,

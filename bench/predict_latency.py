@@ -1,0 +1,108 @@
+"""Prediction speed: per-image latency of detection + framing + classification on a 640×480 photo, and
+classifier throughput (faces/s) for batches of face crops.
+
+    .venv/bin/python bench/predict_latency.py             # the shipped model, else an untrained fervgg
+    .venv/bin/python bench/predict_latency.py --model runs/fervgg/model.keras --detectors haar mtcnn
+
+The photo is scikit-image's astronaut scaled to 480×480 and widened to 640×480 with mirrored borders (one
+face). Each timing is repeated after a warm-up call; the table gives the median and 90th percentile. Prints
+the machine's load average too, because other processes sharing the cores inflate every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ferkit.inference import EmotionRecognizer  # noqa: E402
+from ferkit.inference.classifier import BATCH_BUCKETS, KerasClassifier  # noqa: E402
+
+
+def photo_640x480() -> np.ndarray:
+    from skimage import data
+
+    face = cv2.resize(data.astronaut(), (480, 480), interpolation=cv2.INTER_AREA)
+    return cv2.copyMakeBorder(face, 0, 0, 80, 80, cv2.BORDER_REFLECT)
+
+
+def untrained_default(folder: Path) -> Path:
+    """The default architecture (configs/fervgg.yaml), untrained: it costs what the trained one does."""
+    from ferkit.config import load_config
+    from ferkit.data import FER2013_CLASSES
+    from ferkit.models import build_model
+    from ferkit.models.saving import ModelMetadata, save_model
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "fervgg.yaml", ["NoOfClasses=7"])
+    metadata = ModelMetadata(class_names=list(FER2013_CLASSES), image_size=tuple(config.ImageSize),
+                             color_mode=config.ColorMode, architecture=config.Architecture,
+                             config=config.to_dict())
+    return save_model(build_model(config, 7), folder / "fervgg-untrained.keras", metadata)
+
+
+def timings(function, repeats: int) -> np.ndarray:
+    function()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - started)
+    return np.array(seconds)
+
+
+def row(label: str, seconds: np.ndarray) -> str:
+    return f"| {label} | {np.median(seconds) * 1000:.1f} | {np.percentile(seconds, 90) * 1000:.1f} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="model file (default: shipped, else untrained fervgg)")
+    parser.add_argument("--detectors", nargs="+", default=["haar"], choices=["haar", "mtcnn", "none"])
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64, 256])
+    args = parser.parse_args()
+
+    model = args.model
+    if model is None:
+        from ferkit.errors import ModelFileError
+        from ferkit.inference.predictor import default_model_path
+
+        try:
+            model = default_model_path()
+        except ModelFileError:
+            import tempfile
+
+            model = untrained_default(Path(tempfile.mkdtemp()))
+    image = photo_640x480()
+    print(f"model {model}, photo {image.shape[1]}x{image.shape[0]}, load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}, {os.cpu_count()} CPUs")
+    print("\n| step (one 640x480 photo, 1 face) | median ms | p90 ms |\n|---|---|---|")
+    for detector in args.detectors:
+        recognizer = EmotionRecognizer.load(model, detector=detector)
+        faces = recognizer.predict(image)  # also the warm-up that traces the batch-of-1 function
+        assert len(faces) == 1, f"{detector} found {len(faces)} faces in the benchmark photo"
+        detect_seconds = timings(lambda r=recognizer: r.detector.detect(image), args.repeats)
+        print(row(f"{detector}: detection", detect_seconds))
+        print(row(f"{detector}: detection + framing + classification",
+                  timings(lambda r=recognizer: r.predict(image), args.repeats)), flush=True)
+
+    classifier = recognizer.classifier
+    crop = faces[0].crop
+    print("\n| batch of face crops | median ms per batch | faces/s |\n|---|---|---|")
+    for size in args.batches:
+        batch = np.repeat(crop[None], size, axis=0)
+        seconds = timings(lambda b=batch: classifier.predict_proba(b), max(5, args.repeats // 5))
+        print(f"| {size} | {np.median(seconds) * 1000:.1f} | {size / np.median(seconds):.0f} |", flush=True)
+    if isinstance(classifier, KerasClassifier):
+        print(f"\nKeras runtime: batches padded to {list(BATCH_BUCKETS)}, larger ones cut into "
+              f"{BATCH_BUCKETS[-1]}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""ferkit against the PyPI `fer` package, on the same machine, in one run, on the same images.
+
+    .venv/bin/python bench/vs_fer.py [--model src/ferkit/weights/fervgg.keras] [--rounds 2]
+
+Measures, for each side in its own fresh process (so peak memory is its own):
+  (a) end-to-end latency per 640×480 JPEG photo with one face (decode → Haar detection → crop → classify),
+      median and p90 over every photo × repeat, after a warm-up;
+  (b) classifier-only throughput on FER-2013 PrivateTest crops (faces/s, each tool's own preprocessing
+      included) and top-1 accuracy of each;
+  (c) peak resident memory of the process.
+
+`fer` is installed into its own virtual environment (`runs/fer-venv` by default) the first time: `fer` itself
+without its declared dependencies (they drag in PyTorch for facenet-pytorch's MTCNN and moviepy/pandas for its
+video class, none of which its Haar image path imports), plus what that path imports: TensorFlow (the same
+`tensorflow-cpu==2.21.0` ferkit uses, which fer accepts), OpenCV contrib (headless), Pillow, requests and
+`setuptools<81` (fer imports `pkg_resources`). fer's default model (mini-Xception, quantised TFLite) and its
+Haar cascade ship inside its wheel; nothing is downloaded at run time.
+
+The ferkit side uses `ferkit.inference.EmotionRecognizer` with the Haar detector and, besides the Keras
+model file, its ONNX and int8 LiteRT exports made here with `ferkit export`'s checked exporter. Sides run
+alternately (`--rounds` times each) so a busy machine slows both alike; timings are pooled over rounds.
+
+With `--fer-python` pointing at an interpreter where `from fer.fer import FER` works, no venv is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "src" / "ferkit" / "weights" / "fervgg.keras"
+FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
+FER_REQUIREMENTS = ["fer==25.10.3"]
+FER_IMAGE_PATH_DEPENDENCIES = ["tensorflow-cpu==2.21.0", "opencv-contrib-python-headless>=4.10,<5",
+                               "pillow>=10", "requests>=2", "setuptools<81", "numpy>=1.26"]
+FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+WARMUP_PHOTOS = 3
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+def make_photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """640×480 JPEGs, each with the astronaut's head (one face) at a different place and size on a photo
+    background."""
+    import cv2
+    import numpy as np
+    from skimage import data as skimage_data
+
+    rng = np.random.default_rng(seed)
+    head = skimage_data.astronaut()[0:300, 90:390]  # head and shoulders, 300×300
+    backgrounds = [skimage_data.coffee(), skimage_data.rocket(), skimage_data.chelsea(),
+                   skimage_data.hubble_deep_field()]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(count):
+        canvas = cv2.resize(backgrounds[index % len(backgrounds)], (640, 480), interpolation=cv2.INTER_AREA)
+        side = int(rng.integers(180, 300))
+        x, y = int(rng.integers(0, 640 - side)), int(rng.integers(0, 480 - side))
+        canvas[y:y + side, x:x + side] = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA)
+        path = folder / f"photo_{index:02d}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        paths.append(path)
+    return paths
+
+
+def write_crops(path: Path, fer2013: Path) -> bool:
+    """FER-2013 PrivateTest crops and labels into a small npz both virtualenvs can read."""
+    import numpy as np
+
+    if not fer2013.is_file():
+        return False
+    arrays = np.load(fer2013)
+    private = arrays["usage"] == "PrivateTest"
+    np.savez(path, images=arrays["images"][private], labels=arrays["labels"][private].astype(np.int64))
+    return True
+
+
+# --------------------------------------------------------------------------------------------- workers
+
+def time_photos(predict, photos: list[str], repeats: int) -> tuple[list[float], list[int]]:
+    """Latency in ms of `predict(path)` per photo × repeat (after a warm-up), and faces found per photo."""
+    for path in photos[:WARMUP_PHOTOS]:
+        predict(path)
+    latencies, faces = [], []
+    for _ in range(repeats):
+        for path in photos:
+            start = time.perf_counter()
+            found = predict(path)
+            latencies.append((time.perf_counter() - start) * 1000)
+            faces.append(found)
+    return latencies, faces
+
+
+def time_crops(classify, images, labels, class_names: list[str], batch: int = 256) -> dict:
+    """Faces/s of `classify(uint8 (N, 48, 48)) -> (N, K)` over all crops, and top-1 on FER-2013 labels."""
+    import numpy as np
+
+    classify(images[:batch])
+    start = time.perf_counter()
+    probabilities = np.concatenate([classify(images[i:i + batch]) for i in range(0, len(images), batch)])
+    seconds = time.perf_counter() - start
+    order = np.array([FER_CLASSES.index(name) for name in class_names])
+    predicted = order[probabilities.argmax(axis=1)]
+    return {"faces": len(images), "faces_per_s": len(images) / seconds,
+            "top1": float(np.mean(predicted == labels))}
+
+
+def fer_worker(args) -> dict:
+    """Run inside fer's virtualenv: fer's defaults (Haar, quantised TFLite mini-Xception)."""
+    import cv2
+    import numpy as np
+    from fer.fer import FER
+
+    started = time.perf_counter()
+    detector = FER()
+    result = {"side": "fer", "load_s": time.perf_counter() - started}
+    photos = json.loads(Path(args.workdir, "photos.json").read_text())
+    latencies, faces = time_photos(lambda path: len(detector.detect_emotions(path)), photos, args.repeats)
+    result.update(latencies_ms=latencies, faces_found=faces)
+    crops = Path(args.workdir, "crops.npz")
+    if crops.is_file():
+        arrays = np.load(crops)
+
+        def classify(gray):
+            # fer's own preprocessing and classifier call, as in FER.detect_emotions
+            faces = np.stack([cv2.resize(face, (64, 64)) for face in gray]).astype("float32")
+            return np.asarray(detector._classify_emotions((faces / 255.0 - 0.5) * 2.0))
+
+        result["crops"] = time_crops(classify, arrays["images"], arrays["labels"], FER_CLASSES)
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+def ferkit_worker(args) -> dict:
+    """Run in ferkit's virtualenv: `EmotionRecognizer` with Haar on the given model file or export."""
+    import numpy as np
+
+    from ferkit.inference import EmotionRecognizer
+
+    started = time.perf_counter()
+    recognizer = EmotionRecognizer.load(args.model_file, detector="haar")
+    result = {"side": f"ferkit {args.label}", "load_s": time.perf_counter() - started}
+    photos = json.loads(Path(args.workdir, "photos.json").read_text())
+    latencies, faces = time_photos(lambda path: len(recognizer.predict(path)), photos, args.repeats)
+    result.update(latencies_ms=latencies, faces_found=faces)
+    crops = Path(args.workdir, "crops.npz")
+    if crops.is_file():
+        arrays = np.load(crops)
+        classifier = recognizer.classifier
+        result["crops"] = time_crops(lambda gray: classifier.predict_proba(gray[..., None]), arrays["images"],
+                                     arrays["labels"], recognizer.class_names)
+    result["peak_rss_mb"] = peak_rss_mb()
+    return result
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+def ensure_fer_venv(venv: Path) -> Path:
+    """The python of a virtualenv where `from fer.fer import FER` works, built on first use."""
+    python = venv / "bin" / "python"
+    check = [str(python), "-c", "from fer.fer import FER"]
+    if python.is_file() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    print(f"Building fer's virtualenv in {venv} (one time) ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, *FER_IMAGE_PATH_DEPENDENCIES], check=True)
+    subprocess.run([*pip, "--no-deps", *FER_REQUIREMENTS], check=True)
+    subprocess.run(check, check=True)
+    return python
+
+
+def run_worker(python: str, side: str, workdir: Path, repeats: int, model_file: Path | None = None,
+               label: str = "") -> dict:
+    command = [python, str(Path(__file__).resolve()), "--worker", side, "--workdir", str(workdir),
+               "--repeats", str(repeats)]
+    if model_file is not None:
+        command += ["--model-file", str(model_file), "--label", label]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
+    if done.returncode != 0:
+        raise SystemExit(f"{side} worker failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def export_variants(model: Path, workdir: Path) -> dict[str, Path]:
+    """The model itself plus its checked ONNX (fp32) and LiteRT int8 exports."""
+    from ferkit.export import export_model
+
+    data = FER2013 if FER2013.is_file() else None
+    variants = {"keras": model}
+    for label, fmt, quantize, name in [("onnx", "onnx", None, "model.onnx"),
+                                       ("litert-int8", "litert", "int8", "model.int8.tflite")]:
+        out = workdir / name
+        if not out.is_file() or out.stat().st_mtime < model.stat().st_mtime:
+            export_model(model, fmt, out=out, quantize=quantize, data=data, print_fn=print)
+        variants[label] = out
+    return variants
+
+
+def merge(runs: list[dict]) -> dict:
+    """Pool the rounds of one side: all latencies, the median throughput, the largest peak memory."""
+    latencies = [value for run in runs for value in run["latencies_ms"]]
+    merged = {"side": runs[0]["side"], "median_ms": statistics.median(latencies),
+              "p90_ms": percentile(latencies, 0.9), "photos_timed": len(latencies),
+              "faces_found": sorted(set(n for run in runs for n in run["faces_found"])),
+              "load_s": statistics.median(run["load_s"] for run in runs),
+              "peak_rss_mb": max(run["peak_rss_mb"] for run in runs)}
+    if "crops" in runs[0]:
+        merged["faces_per_s"] = statistics.median(run["crops"]["faces_per_s"] for run in runs)
+        merged["top1"] = runs[0]["crops"]["top1"]
+        merged["crops"] = runs[0]["crops"]["faces"]
+    return merged
+
+
+def table(rows: list[dict]) -> str:
+    header = ("| side | e2e median ms | e2e p90 ms | faces found/photo | crops faces/s | PrivateTest top-1 "
+              "| peak RSS MB | load s |")
+    lines = [header, "|" + "---|" * 8]
+    for row in rows:
+        crops = (f"{row['faces_per_s']:.0f} | {row['top1']:.2%}" if "faces_per_s" in row else "n/a | n/a")
+        lines.append(f"| {row['side']} | {row['median_ms']:.1f} | {row['p90_ms']:.1f} | "
+                     f"{'/'.join(map(str, row['faces_found']))} | {crops} | {row['peak_rss_mb']:.0f} | "
+                     f"{row['load_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def ratios(fer: dict, ferkit: dict) -> list[str]:
+    lines = [f"{ferkit['side']} vs fer: end-to-end {fer['median_ms'] / ferkit['median_ms']:.2f}× faster "
+             f"(median; target ≥ 2), p90 {fer['p90_ms'] / ferkit['p90_ms']:.2f}×"]
+    if "faces_per_s" in ferkit and "faces_per_s" in fer:
+        lines.append(f"  crops {ferkit['faces_per_s'] / fer['faces_per_s']:.2f}× the throughput "
+                     f"(target ≥ 1.5), "
+                     f"top-1 {100 * (ferkit['top1'] - fer['top1']):+.1f} points (target > 0), "
+                     f"peak memory {ferkit['peak_rss_mb'] / fer['peak_rss_mb']:.2f}× fer's")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ferkit model file (.keras)")
+    parser.add_argument("--fer-venv", type=Path, default=ROOT / "runs" / "fer-venv")
+    parser.add_argument("--fer-python", help="an existing python with fer installed (skips the venv)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "vs_fer")
+    parser.add_argument("--photos", type=int, default=20, help="distinct 640×480 photos")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the photos per round")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
+    parser.add_argument("--variants", default="keras,onnx,litert-int8",
+                        help="ferkit model variants to run (keras, onnx, litert-int8)")
+    parser.add_argument("--worker", choices=["fer", "ferkit"], help=argparse.SUPPRESS)
+    parser.add_argument("--model-file", help=argparse.SUPPRESS)
+    parser.add_argument("--label", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        worker = fer_worker if args.worker == "fer" else ferkit_worker
+        print(json.dumps(worker(args)))
+        return
+
+    if not args.model.is_file():
+        raise SystemExit(f"model not found: {args.model}")
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    photos = make_photos(workdir / "photos", args.photos)
+    (workdir / "photos.json").write_text(json.dumps([str(p) for p in photos]))
+    if not write_crops(workdir / "crops.npz", FER2013):
+        (workdir / "crops.npz").unlink(missing_ok=True)
+        print(f"{FER2013} not found: (b) classifier throughput and top-1 are skipped")
+    fer_python = args.fer_python or str(ensure_fer_venv(args.fer_venv.resolve()))
+    variants = {label: path for label, path in export_variants(args.model.resolve(), workdir).items()
+                if label in args.variants.split(",")}
+
+    runs: dict[str, list[dict]] = {}
+    for round_index in range(args.rounds):
+        print(f"round {round_index + 1}/{args.rounds}: fer", flush=True)
+        runs.setdefault("fer", []).append(run_worker(fer_python, "fer", workdir, args.repeats))
+        for label, path in variants.items():
+            print(f"round {round_index + 1}/{args.rounds}: ferkit {label}", flush=True)
+            runs.setdefault(label, []).append(
+                run_worker(sys.executable, "ferkit", workdir, args.repeats, path, label))
+    rows = {label: merge(side_runs) for label, side_runs in runs.items()}
+    print()
+    print(f"model: {args.model}  photos: {args.photos} × {args.repeats} repeats × {args.rounds} rounds  "
+          f"cpus: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}")
+    print(table(list(rows.values())))
+    print()
+    for label in variants:
+        print("\n".join(ratios(rows["fer"], rows[label])))
+    (workdir / "results.json").write_text(json.dumps({"model": str(args.model), "rows": rows,
+                                                      "raw": runs}, indent=2))
+    print(f"\nraw numbers: {workdir / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Video: sampled frames streamed through the recognizer, timelines, summary and annotated video."""
+
+import csv
+import json
+
+import cv2
+import pytest
+from inference_support import FER_CLASSES, write_tiny_model, write_video
+
+from ferkit.inference import EmotionRecognizer
+from ferkit.inference.video import VideoError, emotion_segments, predict_video, sample_step, sampled_frames
+
+
+@pytest.fixture(scope="module")
+def recognizer(tmp_path_factory):
+    return EmotionRecognizer.load(write_tiny_model(tmp_path_factory.mktemp("model") / "tiny.keras"))
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    """12 frames at 10 fps: a face in frames 0-7, an empty scene in 8-11."""
+    return write_video(tmp_path_factory.mktemp("video") / "clip.mp4")
+
+
+def test_sampling_step_from_every_or_fps():
+    assert sample_step(30.0) == 1
+    assert sample_step(30.0, every=5) == 5
+    assert sample_step(30.0, fps=2) == 15
+    assert sample_step(10.0, fps=50) == 1
+    with pytest.raises(VideoError, match="not both"):
+        sample_step(30.0, fps=1, every=2)
+    with pytest.raises(VideoError, match="--every must be at least 1"):
+        sample_step(30.0, every=0)
+    with pytest.raises(VideoError, match="--fps must be positive"):
+        sample_step(30.0, fps=0)
+
+
+def test_frames_are_streamed_every_nth(video):
+    capture = cv2.VideoCapture(str(video))
+    indices = [index for index, rgb in sampled_frames(capture, 3)]
+    capture.release()
+    assert indices == [0, 3, 6, 9]
+
+
+def test_every_sampled_frame_gets_a_record_and_the_outputs_are_written(recognizer, video, tmp_path):
+    records = []
+    summary = predict_video(recognizer, video, records.append, every=2, out_stem=tmp_path / "out" / "clip",
+                            batch_frames=4, progress=False)
+    assert [r["frame"] for r in records] == [0, 2, 4, 6, 8, 10]
+    assert all(r["file"] == str(video) and r["error"] is None for r in records)
+    assert [len(r["faces"]) for r in records] == [1, 1, 1, 1, 0, 0]
+    assert records[2]["faces"][0]["box"][0] > records[0]["faces"][0]["box"][0]  # the face drifts right
+
+    assert summary["samples"] == 6 and summary["samples_with_faces"] == 4 and summary["sample_every"] == 2
+    emotions = [r["faces"][0]["emotion"] for r in records if r["faces"]]
+    assert summary["dominant_emotion"] == max(set(emotions), key=emotions.count)
+    assert sum(summary["emotion_share"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert summary["segments"][0]["start_s"] == 0.0 and summary["segments"][-1]["end_s"] == pytest.approx(0.8)
+
+    folder = tmp_path / "out"
+    with (folder / "clip.timeline.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["frame"]) for row in rows] == [0, 2, 4, 6, 8, 10]
+    assert [row["emotion"] for row in rows[:4]] == emotions and rows[4]["emotion"] == ""
+    assert float(rows[1]["time_s"]) == pytest.approx(0.2)
+    assert set(FER_CLASSES) <= set(rows[0])
+    timeline = json.loads((folder / "clip.timeline.json").read_text())
+    assert [frame["frame"] for frame in timeline["frames"]] == [0, 2, 4, 6, 8, 10]
+    assert timeline["frames"][0]["faces"] == records[0]["faces"]
+    assert json.loads((folder / "clip.summary.json").read_text()) == summary
+
+    annotated = cv2.VideoCapture(str(folder / "clip.annotated.mp4"))
+    frames = 0
+    while annotated.read()[0]:
+        frames += 1
+    annotated.release()
+    assert frames == 6
+    assert sorted(p.name for p in folder.iterdir()) == ["clip.annotated.mp4", "clip.summary.json",
+                                                        "clip.timeline.csv", "clip.timeline.json"]
+
+
+def test_fps_sampling_and_no_outputs_without_a_folder(recognizer, video, tmp_path):
+    records = []
+    summary = predict_video(recognizer, video, records.append, fps=2.5, progress=False)
+    assert [r["frame"] for r in records] == [0, 4, 8]
+    assert summary["sample_every"] == 4
+
+
+def test_unreadable_video_is_a_user_error_and_leaves_no_files(recognizer, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50)
+    with pytest.raises(VideoError, match="broken.mp4"):
+        predict_video(recognizer, broken, print, out_stem=tmp_path / "out" / "broken", progress=False)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_segments_are_runs_of_one_emotion():
+    timeline = [(0.0, "happy"), (0.5, "happy"), (1.0, None), (1.5, "sad"), (2.0, "sad"), (2.5, "happy")]
+    assert emotion_segments(timeline, 0.5) == [
+        {"start_s": 0.0, "end_s": 1.0, "emotion": "happy", "samples": 2},
+        {"start_s": 1.5, "end_s": 2.5, "emotion": "sad", "samples": 2},
+        {"start_s": 2.5, "end_s": 3.0, "emotion": "happy", "samples": 1},
+    ]
