@@ -60,12 +60,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--batch-frames", type=int, default=16, help="frames per recognizer call")
+    parser.add_argument("--min-face", type=int, help="Haar minimum face size in pixels (default: ferkit's)")
     parser.add_argument("--outputs", action="store_true", help="also write the annotated video and timelines")
     args = parser.parse_args()
 
     import cv2
 
-    from ferkit.inference import EmotionRecognizer
+    from ferkit.inference import EmotionRecognizer, load_classifier
+    from ferkit.inference.faces import MIN_FACE, make_detector
     from ferkit.inference.video import open_video, predict_video
 
     if not args.video.is_file():
@@ -76,7 +78,8 @@ def main() -> None:
         duration = info.frame_count / info.fps
         first = cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB)
 
-    recognizer = EmotionRecognizer.load(args.model, detector="haar")
+    min_face = args.min_face or MIN_FACE
+    recognizer = EmotionRecognizer(load_classifier(args.model), make_detector("haar", min_face=min_face))
     for batch in (1, args.batch_frames):  # warm-up: the classifier's batch sizes are compiled before timing
         recognizer.predict_many([first] * batch)
     frames_seen, frames_with_face, memory = 0, 0, []
@@ -100,6 +103,7 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"video: {args.video.name}, {info.width}×{info.height}, {info.frame_count} frames at {info.fps:g} "
           f"fps ({duration:.1f} s); model: {args.model}; runtime: {recognizer.classifier.runtime}; "
+          f"Haar minimum face {min_face} px; "
           f"cpus: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
     print(f"processed {frames_seen} frames (every frame) in {seconds:.1f} s: {frames_seen / seconds:.1f} "
           f"frames/s, {duration / seconds:.2f}× real time; a face in "

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -46,8 +45,11 @@ WARMUP_PHOTOS = 3
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process (VmHWM; unlike ru_maxrss it does not start from the parent's
+    peak at fork)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -61,25 +63,35 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------------------------- inputs
 
 def make_photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
-    """640×480 JPEGs, each with the astronaut's head (one face) at a different place and size on a photo
-    background."""
+    """640×480 JPEGs, each with the astronaut's head at a different place and size on a photo background,
+    kept only when both detectors (ferkit's and OpenCV's with fer's settings) find exactly that one face."""
     import cv2
     import numpy as np
     from skimage import data as skimage_data
 
+    from ferkit.inference.faces import make_detector
+
+    ferkit_haar = make_detector("haar")
+    opencv_haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     rng = np.random.default_rng(seed)
     head = skimage_data.astronaut()[0:300, 90:390]  # head and shoulders, 300×300
-    backgrounds = [skimage_data.coffee(), skimage_data.rocket(), skimage_data.chelsea(),
-                   skimage_data.hubble_deep_field()]
+    backgrounds = [cv2.resize(image, (640, 480), interpolation=cv2.INTER_AREA) for image in (
+        skimage_data.coffee(), skimage_data.rocket(), skimage_data.chelsea(), skimage_data.hubble_deep_field())]
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for index in range(count):
-        canvas = cv2.resize(backgrounds[index % len(backgrounds)], (640, 480), interpolation=cv2.INTER_AREA)
+    while len(paths) < count:
+        canvas = backgrounds[len(paths) % len(backgrounds)].copy()
         side = int(rng.integers(180, 300))
         x, y = int(rng.integers(0, 640 - side)), int(rng.integers(0, 480 - side))
         canvas[y:y + side, x:x + side] = cv2.resize(head, (side, side), interpolation=cv2.INTER_AREA)
-        path = folder / f"photo_{index:02d}.jpg"
-        cv2.imwrite(str(path), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        jpeg = cv2.imencode(".jpg", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+        decoded = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+        fer_like = opencv_haar.detectMultiScale(cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY), scaleFactor=1.1,
+                                                minNeighbors=5, minSize=(50, 50))
+        if len(fer_like) != 1 or len(ferkit_haar.detect(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))) != 1:
+            continue
+        path = folder / f"photo_{len(paths):02d}.jpg"
+        path.write_bytes(jpeg.tobytes())
         paths.append(path)
     return paths
 
@@ -128,11 +140,11 @@ def time_crops(classify, images, labels, class_names: list[str], batch: int = 25
 
 def fer_worker(args) -> dict:
     """Run inside fer's virtualenv: fer's defaults (Haar, quantised TFLite mini-Xception)."""
+    started = time.perf_counter()
     import cv2
     import numpy as np
     from fer.fer import FER
 
-    started = time.perf_counter()
     detector = FER()
     result = {"side": "fer", "load_s": time.perf_counter() - started}
     photos = json.loads(Path(args.workdir, "photos.json").read_text())
@@ -154,13 +166,15 @@ def fer_worker(args) -> dict:
 
 def ferkit_worker(args) -> dict:
     """Run in ferkit's virtualenv: `EmotionRecognizer` with Haar on the given model file or export."""
+    started = time.perf_counter()
     import numpy as np
 
-    from ferkit.inference import EmotionRecognizer
+    from ferkit.inference import EmotionRecognizer, load_classifier
+    from ferkit.inference.faces import MIN_FACE, make_detector
 
-    started = time.perf_counter()
-    recognizer = EmotionRecognizer.load(args.model_file, detector="haar")
-    result = {"side": f"ferkit {args.label}", "load_s": time.perf_counter() - started}
+    min_face = args.min_face or MIN_FACE
+    recognizer = EmotionRecognizer(load_classifier(args.model_file), make_detector("haar", min_face=min_face))
+    result = {"side": f"ferkit {args.label}, min face {min_face}", "load_s": time.perf_counter() - started}
     photos = json.loads(Path(args.workdir, "photos.json").read_text())
     latencies, faces = time_photos(lambda path: len(recognizer.predict(path)), photos, args.repeats)
     result.update(latencies_ms=latencies, faces_found=faces)
@@ -192,11 +206,13 @@ def ensure_fer_venv(venv: Path) -> Path:
 
 
 def run_worker(python: str, side: str, workdir: Path, repeats: int, model_file: Path | None = None,
-               label: str = "") -> dict:
+               label: str = "", min_face: int | None = None) -> dict:
     command = [python, str(Path(__file__).resolve()), "--worker", side, "--workdir", str(workdir),
                "--repeats", str(repeats)]
     if model_file is not None:
         command += ["--model-file", str(model_file), "--label", label]
+    if min_face is not None:
+        command += ["--min-face", str(min_face)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
     if done.returncode != 0:
@@ -266,11 +282,13 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=20, help="distinct 640×480 photos")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the photos per round")
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
-    parser.add_argument("--variants", default="keras,onnx,litert-int8",
-                        help="ferkit model variants to run (keras, onnx, litert-int8)")
+    parser.add_argument("--variants", default="keras,onnx,litert-int8,litert-int8@50",
+                        help="ferkit runs: model variant (keras, onnx, litert-int8), optionally @ the Haar "
+                             "minimum face size in pixels (default: ferkit's; fer uses 50)")
     parser.add_argument("--worker", choices=["fer", "ferkit"], help=argparse.SUPPRESS)
     parser.add_argument("--model-file", help=argparse.SUPPRESS)
     parser.add_argument("--label", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--min-face", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
@@ -288,25 +306,30 @@ def main() -> None:
         (workdir / "crops.npz").unlink(missing_ok=True)
         print(f"{FER2013} not found: (b) classifier throughput and top-1 are skipped")
     fer_python = args.fer_python or str(ensure_fer_venv(args.fer_venv.resolve()))
-    variants = {label: path for label, path in export_variants(args.model.resolve(), workdir).items()
-                if label in args.variants.split(",")}
+    models = export_variants(args.model.resolve(), workdir)
+    variants = {}
+    for spec in args.variants.split(","):
+        label, _, min_face = spec.partition("@")
+        if label not in models:
+            raise SystemExit(f"unknown variant {label!r}; choose from {', '.join(models)}")
+        variants[spec] = (label, models[label], int(min_face) if min_face else None)
 
     runs: dict[str, list[dict]] = {}
     for round_index in range(args.rounds):
         print(f"round {round_index + 1}/{args.rounds}: fer", flush=True)
         runs.setdefault("fer", []).append(run_worker(fer_python, "fer", workdir, args.repeats))
-        for label, path in variants.items():
-            print(f"round {round_index + 1}/{args.rounds}: ferkit {label}", flush=True)
-            runs.setdefault(label, []).append(
-                run_worker(sys.executable, "ferkit", workdir, args.repeats, path, label))
+        for spec, (label, path, min_face) in variants.items():
+            print(f"round {round_index + 1}/{args.rounds}: ferkit {spec}", flush=True)
+            runs.setdefault(spec, []).append(
+                run_worker(sys.executable, "ferkit", workdir, args.repeats, path, label, min_face))
     rows = {label: merge(side_runs) for label, side_runs in runs.items()}
     print()
     print(f"model: {args.model}  photos: {args.photos} × {args.repeats} repeats × {args.rounds} rounds  "
           f"cpus: {os.cpu_count()}  load average: {os.getloadavg()[0]:.1f}")
     print(table(list(rows.values())))
     print()
-    for label in variants:
-        print("\n".join(ratios(rows["fer"], rows[label])))
+    for spec in variants:
+        print("\n".join(ratios(rows["fer"], rows[spec])))
     (workdir / "results.json").write_text(json.dumps({"model": str(args.model), "rows": rows,
                                                       "raw": runs}, indent=2))
     print(f"\nraw numbers: {workdir / 'results.json'}")

@@ -84,12 +84,14 @@ def _check_decodes_or_refuses(data: bytes, haar) -> None:
     haar.detect(rgb)  # whatever came out, detection copes with it
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow warns about the corrupt metadata it skips
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=512))
 def test_fuzz_random_bytes(data, haar):
     _check_decodes_or_refuses(data, haar)
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(kind=st.sampled_from(sorted(SEEDS)), edits=st.lists(
     st.tuples(st.integers(min_value=0, max_value=4096), st.integers(min_value=0, max_value=255)), max_size=8),

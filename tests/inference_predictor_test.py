@@ -4,6 +4,7 @@ Grad-CAM and annotated images."""
 import hashlib
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -199,3 +200,13 @@ def test_annotate_draws_boxes_labels_bars_and_heat_maps(recognizer):
     assert np.abs(with_heatmap[centre_y, centre_x].astype(int) - drawn[centre_y, centre_x]).sum() > 30
     np.testing.assert_array_equal(with_heatmap[y0 + 3, x0 + 3], drawn[y0 + 3, x0 + 3])  # cold: untouched
     assert np.array_equal(annotate(image, []), image)
+
+
+def test_explain_needs_a_keras_model(recognizer):
+    exported = EmotionRecognizer(SimpleNamespace(metadata=recognizer.metadata,  # what ONNX/LiteRT runtimes offer
+                                                 predict_proba=recognizer.classifier.predict_proba), "haar")
+    assert recognizer.can_explain and not exported.can_explain
+    faces = exported.predict(astronaut())
+    assert len(faces) == 1 and on_astronaut_face(faces[0].box)
+    with pytest.raises(FerkitError, match="--explain needs a Keras model file"):
+        exported.explain(faces)

@@ -8,7 +8,7 @@ import pytest
 from inference_support import FER_CLASSES, write_tiny_model, write_video
 
 from ferkit.inference import EmotionRecognizer
-from ferkit.inference.video import VideoError, emotion_segments, predict_video, sample_step, sampled_frames
+from ferkit.inference.video import EmotionTimeline, VideoError, predict_video, sample_step, sampled_frames
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,12 @@ def test_unreadable_video_is_a_user_error_and_leaves_no_files(recognizer, tmp_pa
 
 
 def test_segments_are_runs_of_one_emotion():
-    timeline = [(0.0, "happy"), (0.5, "happy"), (1.0, None), (1.5, "sad"), (2.0, "sad"), (2.5, "happy")]
-    assert emotion_segments(timeline, 0.5) == [
+    timeline = EmotionTimeline(0.5)
+    for time_s, emotion in [(0.0, "happy"), (0.5, "happy"), (1.0, None), (1.5, "sad"), (2.0, "sad"),
+                            (2.5, "happy")]:
+        timeline.add(time_s, emotion)
+    assert timeline.samples == 6 and timeline.counts == {"happy": 3, "sad": 2}
+    assert timeline.segments() == [
         {"start_s": 0.0, "end_s": 1.0, "emotion": "happy", "samples": 2},
         {"start_s": 1.5, "end_s": 2.5, "emotion": "sad", "samples": 2},
         {"start_s": 2.5, "end_s": 3.0, "emotion": "happy", "samples": 1},

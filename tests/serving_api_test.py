@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from serving_support import FER_CLASSES, astronaut, chelsea, encode, write_tiny_model
@@ -257,16 +257,16 @@ def test_unknown_route_is_a_json_404(client):
 
 
 def test_healthz_is_503_until_the_model_is_loaded(tiny_model, monkeypatch):
-    from ferkit.inference import EmotionRecognizer
+    import ferkit.inference
 
     release = threading.Event()
-    original = EmotionRecognizer.load.__func__
+    original = ferkit.inference.load_classifier
 
-    def slow_load(cls, *args, **kwargs):
+    def slow_load(*args, **kwargs):
         release.wait(30)
-        return original(cls, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(EmotionRecognizer, "load", classmethod(slow_load))
+    monkeypatch.setattr(ferkit.inference, "load_classifier", slow_load)
     with TestClient(create_app(ServeSettings(model=tiny_model))) as test_client:
         assert test_client.get("/healthz").status_code == 503
         assert test_client.get("/healthz").json()["status"] == "loading"
@@ -312,7 +312,7 @@ _FUZZ_BODIES = st.one_of(
 )
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=120, deadline=None, database=None)
 @given(body=_FUZZ_BODIES, as_multipart=st.booleans(),
        content_type=st.sampled_from(["image/jpeg", "application/octet-stream", "text/plain", ""]))
 def test_fuzzed_uploads_never_give_500(client, body, as_multipart, content_type):
@@ -324,7 +324,7 @@ def test_fuzzed_uploads_never_give_500(client, body, as_multipart, content_type)
     assert ("faces" in response.json()) == (response.status_code == 200)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, database=None)
 @given(body=st.binary(max_size=600), boundary=st.sampled_from(["b0undary", "x", "----WebKitFormBoundaryq"]))
 def test_fuzzed_multipart_bodies_never_give_500(client, body, boundary):
     response = client.post("/v1/predict", content=body,

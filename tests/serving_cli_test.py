@@ -34,18 +34,19 @@ def test_serve_binds_loopback_with_a_10_mb_limit_by_default(model_file, started)
     settings = started["app"].state.service.settings
     assert settings.model == model_file
     assert settings.max_body_bytes == 10 * 1024 * 1024
-    assert settings.detector == "haar" and settings.threads == 2
+    assert settings.detector == "haar" and settings.min_face == 40 and settings.threads == 2
 
 
 def test_serve_options_reach_the_app(model_file, started):
     arguments = ["--model", str(model_file), "--host", "0.0.0.0", "--port", "9123", "--max-body-mb", "0.5",
-                 "--workers-threads", "3", "--detector", "none"]
+                 "--workers-threads", "3", "--detector", "none", "--min-face", "60"]
     result = CliRunner().invoke(app, ["serve", *arguments])
     assert result.exit_code == 0, result.output
     assert started["host"] == "0.0.0.0" and started["port"] == 9123
     assert "exposes the service" in result.output
     settings = started["app"].state.service.settings
-    assert settings.max_body_bytes == 512 * 1024 and settings.threads == 3 and settings.detector == "none"
+    assert settings.max_body_bytes == 512 * 1024 and settings.threads == 3
+    assert settings.detector == "none" and settings.min_face == 60
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -19,8 +19,8 @@ def launch(
     """Start `ferkit <command>` N times, e.g. `ferkit launch --nproc 2 -- train --data d.npz --distributed`.
 
     Each process gets FERKIT_COORDINATOR, FERKIT_NUM_PROCESSES and FERKIT_PROCESS_ID; `train` also gets the
-    JAX backend and --distributed. Output lines start with [rank N]. If one rank fails, the others are stopped
-    and the launcher exits non-zero; running the same command again resumes training from the last epoch.
+    JAX backend and --distributed. Every output line is prefixed with its rank. If one rank fails, the others
+    are stopped and the launcher exits non-zero; running the same command again resumes training.
     """
     from ferkit.distributed.launcher import launch as run
 

@@ -149,6 +149,7 @@ def predict(
 
     from ferkit.inference import EmotionRecognizer
     from ferkit.inference.faces import DETECTORS
+    from ferkit.inference.predictor import EXPLAIN_NEEDS_KERAS
     from ferkit.inference.video import sample_step
 
     if detector not in DETECTORS:
@@ -164,6 +165,8 @@ def predict(
     if not inputs:
         raise FerkitError(f"no images or videos found in {', '.join(paths)}")
     recognizer = EmotionRecognizer.load(model, detector=detector, runtime=runtime)
+    if explain and not recognizer.can_explain:
+        raise FerkitError(EXPLAIN_NEEDS_KERAS)
     run = Run(recognizer, out, explain, fps, every)
     pending: list[Input] = []
     with tqdm(total=len(inputs), unit="input", disable=None if len(inputs) > 1 else True) as bar:

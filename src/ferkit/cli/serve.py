@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ferkit.errors import ConfigError, ModelFileError
+from ferkit.inference.faces import MIN_FACE
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -41,6 +42,8 @@ def serve(
     model: Annotated[Path | None, typer.Option(help="Model file (.keras, .h5, .onnx, .tflite, SavedModel); "
                                                     "default: the model shipped with ferkit.")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: haar (fast), mtcnn or none.")] = "haar",
+    min_face: Annotated[int, typer.Option(help="Smallest face side in pixels to look for; larger is faster.",
+                                          min=8)] = MIN_FACE,
     runtime: Annotated[str, typer.Option(help="auto (by file), keras, onnx, tflite, saved_model.")] = "auto",
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB (larger → 413).")] = 10.0,
     max_pixels: Annotated[int, typer.Option(help="Largest accepted image, in pixels (larger → 413).")] = (
@@ -72,7 +75,7 @@ def serve(
 
     from ferkit.serving import ServeSettings, create_app
 
-    settings = ServeSettings(model=model, detector=detector, runtime=runtime,
+    settings = ServeSettings(model=model, detector=detector, min_face=min_face, runtime=runtime,
                              max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
                              threads=workers_threads)
     if not _is_loopback(host):

@@ -25,11 +25,11 @@ def train(
         help="data-parallel (= --distributed) or mirrored (TensorFlow MirroredStrategy over this host's "
              "GPUs).")] = None,
     coordinator: Annotated[str | None, typer.Option(
-        help="HOST:PORT of process 0 [env FERKIT_COORDINATOR, JAX_COORDINATOR_ADDRESS].")] = None,
+        help="HOST:PORT of process 0 (or env FERKIT_COORDINATOR, JAX_COORDINATOR_ADDRESS).")] = None,
     num_processes: Annotated[int | None, typer.Option(
-        help="Processes in the job [env FERKIT_NUM_PROCESSES].")] = None,
+        help="Processes in the job (or env FERKIT_NUM_PROCESSES).")] = None,
     process_id: Annotated[int | None, typer.Option(
-        help="This process's rank, 0..N-1; rank 0 writes all files [env FERKIT_PROCESS_ID].")] = None,
+        help="This process's rank, 0..N-1; rank 0 writes the run folder (or env FERKIT_PROCESS_ID).")] = None,
     heartbeat_timeout: Annotated[int, typer.Option(
         envvar="FERKIT_HEARTBEAT_TIMEOUT",
         help="Seconds after which a silent process counts as dead and the others stop.")] = 60,
@@ -45,7 +45,6 @@ def train(
 
     from ferkit.config import load_config
     from ferkit.data import load_data
-    from ferkit.training import train_or_load
 
     overrides = list(set_ or [])
     if model:
@@ -57,6 +56,8 @@ def train(
          f"train on {dataset.roles['train']!r}, validate on {dataset.roles['validation']!r}.")
     strategy.check(configuration.BatchSize, len(dataset.split_indices("train")),
                    len(dataset.split_indices("validation")))
+    from ferkit.training import train_or_load
+
     strategy.start()
     if strategy.num_processes > 1 or distribution:
         echo(f"Distribution: {strategy.describe()}.")

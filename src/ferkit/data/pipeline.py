@@ -22,9 +22,8 @@ def targets_for(data: LabeledData, indices: np.ndarray, soft_label_weight: float
 
 def augmenter(seed: int) -> tf.keras.Sequential:
     """Photometric and geometric augmentation for faces: flips, small rotations, zoom, shifts, light."""
-    from keras import layers
-
     import keras
+    from keras import layers
 
     return keras.Sequential(
         [

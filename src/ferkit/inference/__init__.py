@@ -1,7 +1,25 @@
-"""Prediction on photos and video: face detection, framing, the `EmotionRecognizer`, Grad-CAM, annotation."""
+"""Prediction on photos and video: face detection, framing, the `EmotionRecognizer`, Grad-CAM, annotation.
 
-from ferkit.inference.classifier import load_classifier
-from ferkit.inference.drawing import annotate
-from ferkit.inference.predictor import EmotionRecognizer, Face, Prediction, load_image
+Names are imported on first use, so that importing a light submodule (e.g. `ferkit.inference.faces`) does not
+load TensorFlow.
+"""
 
-__all__ = ["EmotionRecognizer", "Face", "Prediction", "annotate", "load_classifier", "load_image"]
+from importlib import import_module
+
+_EXPORTS = {
+    "EmotionRecognizer": "ferkit.inference.predictor",
+    "Face": "ferkit.inference.predictor",
+    "Prediction": "ferkit.inference.predictor",
+    "load_image": "ferkit.inference.predictor",
+    "annotate": "ferkit.inference.drawing",
+    "load_classifier": "ferkit.inference.classifier",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ferkit.inference' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)

@@ -27,6 +27,8 @@ from ferkit.inference.framing import as_rgb, crop_region, frame_face, framing_fo
 
 DEFAULT_MODEL = "fervgg.keras"
 JSON_DECIMALS = 4
+EXPLAIN_NEEDS_KERAS = ("--explain needs a Keras model file (.keras or .h5): Grad-CAM reads the network's "
+                       "gradients, which exported runtimes do not expose")
 
 
 def default_model_path() -> Path:
@@ -193,18 +195,21 @@ class EmotionRecognizer:
             crop=crop,
         )
 
+    @property
+    def can_explain(self) -> bool:
+        """Grad-CAM needs the Keras network's gradients, which exported runtimes (ONNX, LiteRT) do not expose."""
+        return getattr(self.classifier, "model", None) is not None
+
     def explain(self, faces: list[Face]) -> list[Face]:
         """Attach a Grad-CAM heat map (what the model looked at for its answer) to each face; returns them."""
         from ferkit.inference.gradcam import GradCam
 
+        if not self.can_explain:
+            raise FerkitError(EXPLAIN_NEEDS_KERAS)
         if not faces:
             return faces
         if self._gradcam is None:
-            model = getattr(self.classifier, "model", None)
-            if model is None:
-                raise FerkitError("--explain needs a Keras model file (.keras or .h5): Grad-CAM reads the "
-                                  "network's gradients, which exported runtimes do not expose")
-            self._gradcam = GradCam(model, self.metadata)
+            self._gradcam = GradCam(self.classifier.model, self.metadata)
         classes = [self.class_names.index(face.emotion) for face in faces]
         maps = self._gradcam.heatmaps(np.stack([face.crop for face in faces]), classes)
         for face, heatmap in zip(faces, maps, strict=True):

@@ -110,34 +110,49 @@ def batched(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[lis
         yield batch
 
 
-def emotion_segments(frames: list[tuple[float, str | None]], frame_seconds: float) -> list[dict[str, Any]]:
-    """Runs of consecutive samples with the same emotion (None = no face) as `{start_s, end_s, emotion}`."""
-    segments: list[dict[str, Any]] = []
-    for time_s, emotion in frames:
-        if segments and segments[-1]["emotion"] == emotion:
-            segments[-1]["end_s"] = round(time_s + frame_seconds, 3)
-            segments[-1]["samples"] += 1
+class EmotionTimeline:
+    """The emotion of each sampled frame's largest face, kept as counts and runs (not per frame, so memory
+    grows with the number of changes, not with the video's length).
+
+    Args:
+        sample_seconds: time between samples; each sample covers that long.
+    """
+
+    def __init__(self, sample_seconds: float):
+        self.sample_seconds = sample_seconds
+        self.samples = 0
+        self.counts: Counter[str] = Counter()
+        self.runs: list[dict[str, Any]] = []
+
+    def add(self, time_s: float, emotion: str | None) -> None:
+        """One sample: `emotion` of its largest face, None when it has no face."""
+        self.samples += 1
+        end_s = round(time_s + self.sample_seconds, 3)
+        if emotion is not None:
+            self.counts[emotion] += 1
+        if self.runs and self.runs[-1]["emotion"] == emotion:
+            self.runs[-1]["end_s"] = end_s
+            self.runs[-1]["samples"] += 1
         else:
-            segments.append({"start_s": round(time_s, 3), "end_s": round(time_s + frame_seconds, 3),
-                             "emotion": emotion, "samples": 1})
-    return [segment for segment in segments if segment["emotion"] is not None]
+            self.runs.append({"start_s": round(time_s, 3), "end_s": end_s, "emotion": emotion, "samples": 1})
 
+    def segments(self) -> list[dict[str, Any]]:
+        """Runs of consecutive samples with one emotion, as `{start_s, end_s, emotion, samples}`."""
+        return [run for run in self.runs if run["emotion"] is not None]
 
-def summarise(name: str, info: VideoInfo, step: int,
-              timeline: list[tuple[float, str | None]]) -> dict[str, Any]:
-    """The dominant emotion overall (largest face per sampled frame), its share of time and its runs."""
-    counts = Counter(emotion for _, emotion in timeline if emotion is not None)
-    with_faces = sum(counts.values())
-    return {
-        "file": name,
-        "video_fps": round(info.fps, 3),
-        "sample_every": step,
-        "samples": len(timeline),
-        "samples_with_faces": with_faces,
-        "dominant_emotion": counts.most_common(1)[0][0] if counts else None,
-        "emotion_share": {emotion: round(count / with_faces, 4) for emotion, count in counts.most_common()},
-        "segments": emotion_segments(timeline, step / info.fps),
-    }
+    def summary(self, name: str, info: VideoInfo, step: int) -> dict[str, Any]:
+        """The dominant emotion overall, each emotion's share of the samples with a face, and the runs."""
+        with_faces = sum(self.counts.values())
+        return {
+            "file": name,
+            "video_fps": round(info.fps, 3),
+            "sample_every": step,
+            "samples": self.samples,
+            "samples_with_faces": with_faces,
+            "dominant_emotion": self.counts.most_common(1)[0][0] if self.counts else None,
+            "emotion_share": {emotion: round(count / with_faces, 4) for emotion, count in self.counts.most_common()},
+            "segments": self.segments(),
+        }
 
 
 class TimelineWriter:
@@ -222,9 +237,9 @@ def predict_video(recognizer, path: str | Path, emit: Callable[[dict[str, Any]],
         progress: show a progress bar on stderr (None: only when stderr is a terminal).
     """
     name = name or str(path)
-    timeline: list[tuple[float, str | None]] = []
     with open_video(path) as (capture, info):
         step = sample_step(info.fps, fps, every)
+        timeline = EmotionTimeline(step / info.fps)
         writer = TimelineWriter(out_stem, name, info, step, recognizer.class_names) if out_stem else None
         total = math.ceil(info.frame_count / step) if info.frame_count else None
         try:
@@ -237,14 +252,14 @@ def predict_video(recognizer, path: str | Path, emit: Callable[[dict[str, Any]],
                             recognizer.explain(faces)
                         time_s = index / info.fps
                         record = faces.to_json(file=name, frame=index)
-                        timeline.append((time_s, faces[0].emotion if faces else None))
+                        timeline.add(time_s, faces[0].emotion if faces else None)
                         if writer:
                             writer.add(record, time_s, rgb, faces)
                         emit(record)
                     bar.update(len(batch))
-            if not timeline:
+            if not timeline.samples:
                 raise VideoError(f"{name}: no frame could be decoded")
-            summary = summarise(name, info, step, timeline)
+            summary = timeline.summary(name, info, step)
             if writer:
                 writer.finish(summary)
                 writer = None

@@ -8,9 +8,6 @@ inference feeds the face as framed, with no separate crop step to get wrong.
 
 from __future__ import annotations
 
-import keras
-from keras import layers, regularizers
-
 from ferkit.models.registry import register
 
 STAGE_DEPTHS = (1, 2, 2, 2)
@@ -26,7 +23,11 @@ def check(config) -> None:
 
 
 @register("fervgg", check=check)
-def build_fervgg(config, num_classes: int) -> keras.Model:
+def build_fervgg(config, num_classes: int):
+    """The default network for `config` (see the module docstring); `NoOfFilters` is the first stage's width."""
+    import keras  # imported here so that validating a configuration does not load TensorFlow
+    from keras import layers, regularizers
+
     height, width = config.ImageSize
     crop_height, crop_width = config.input_size
     l2 = regularizers.L2(config.RegularizationRate) if config.RegularizationRate else None

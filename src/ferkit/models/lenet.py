@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import keras
-from keras import layers, regularizers
-
 from ferkit.models.registry import register
 
 
@@ -36,9 +33,12 @@ def check(config) -> None:
 
 
 @register("lenet", check=check)
-def build_lenet(config, num_classes: int) -> keras.Model:
+def build_lenet(config, num_classes: int):
     """Resizing → Rescaling → [Conv2D → BN → MaxPool → Dropout] → [Conv2D(2f+4) → BN → MaxPool] →
     Flatten → Dense → BN → Dropout → Dense → BN → softmax."""
+    import keras  # imported here so that validating a configuration does not load TensorFlow
+    from keras import layers, regularizers
+
     height, width = config.ImageSize
     stride = config.NoOfStrides
     pool_stride = 2 * stride

@@ -6,7 +6,7 @@ limit enforced while they stream in, so uploads never touch the disk and an over
 without being read. Decoding and inference run on a small thread pool, so the event loop keeps serving other
 clients (slow uploads, health checks, metrics) while the CPU works. A thread pool was measured against
 micro-batching the faces of concurrent requests (docs/benchmarks.md): face detection, which cannot be
-batched, is most of the work, and batching gave no gain, so the simpler thread pool stays.
+batched, is ~90 % of the work, and the batcher was slower, so the thread pool stays.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ferkit.data.images import MAX_PIXELS, ImageDecodeError, ImageTooLargeError, decode_image
+from ferkit.inference.faces import MIN_FACE
 
 log = logging.getLogger("ferkit.serving")
 access_log = logging.getLogger("ferkit.serving.access")
@@ -53,6 +54,7 @@ class ServeSettings:
     Args:
         model: model file (.keras/.h5/.onnx/.tflite); None = the model shipped with ferkit.
         detector: face detector name passed to the recognizer.
+        min_face: smallest face side, in pixels, the detector looks for; detection cost falls with its square.
         runtime: classifier runtime passed to the recognizer ("auto" picks by file type).
         max_body_bytes: request bodies above this are refused with 413 while they stream in.
         max_pixels: decoded images above this many pixels are refused with 413 (decompression bombs).
@@ -62,6 +64,7 @@ class ServeSettings:
 
     model: str | Path | None = None
     detector: str = "haar"
+    min_face: int = MIN_FACE
     runtime: str = "auto"
     max_body_bytes: int = 10 * MEGABYTE
     max_pixels: int = SERVE_MAX_PIXELS
@@ -282,11 +285,14 @@ class _ModelService:
 
     def load(self) -> None:
         """Load the recognizer and run one warm-up prediction, so the first request is not slow."""
-        from ferkit.inference import EmotionRecognizer
+        from ferkit.inference import EmotionRecognizer, load_classifier
+        from ferkit.inference.faces import make_detector
+        from ferkit.inference.predictor import default_model_path
 
         started = time.perf_counter()
-        recognizer = EmotionRecognizer.load(self.settings.model, detector=self.settings.detector,
-                                            runtime=self.settings.runtime)
+        classifier = load_classifier(self.settings.model or default_model_path(), self.settings.runtime)
+        detector = make_detector(self.settings.detector, self.settings.min_face)
+        recognizer = EmotionRecognizer(classifier, detector)
         _warm_up(recognizer)
         self.card = _model_card(recognizer, self.settings.model)
         self.recognizer = recognizer

@@ -20,6 +20,28 @@ def previous_epochs(history_csv: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
 
 
+def trim_history(history_csv: Path, completed_epochs: int) -> None:
+    """Drop history rows of epochs the resume state does not cover (a kill between logging and backup).
+
+    BackupAndRestore resumes after the last epoch it backed up; a row CSVLogger wrote for a later epoch
+    would otherwise appear twice once that epoch is trained again.
+    """
+    if not history_csv.is_file():
+        return
+    with history_csv.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = reader.fieldnames or [], list(reader)
+    kept = [row for row in rows if int(float(row["epoch"])) < completed_epochs]
+    if len(kept) == len(rows):
+        return
+    tmp = history_csv.with_name(history_csv.name + ".tmp")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(kept)
+    tmp.replace(history_csv)
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """Keras' ModelCheckpoint that writes the whole model with ferkit metadata, via a temporary file.
 

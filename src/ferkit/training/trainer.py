@@ -31,6 +31,7 @@ from ferkit.training.callbacks import (
     ResumableEarlyStopping,
     epoch_learning_rate,
     previous_epochs,
+    trim_history,
 )
 from ferkit.training.plots import plot_history
 
@@ -167,7 +168,10 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
     history_csv = out_dir / "history.csv"
     checkpoint_path = out_dir / "checkpoint.keras"
     resuming = backup_dir.is_dir()
-    if not resuming:
+    if resuming:
+        state = backup_dir / "training_metadata.json"
+        trim_history(history_csv, json.loads(state.read_text())["epoch"] if state.is_file() else 0)
+    else:
         history_csv.unlink(missing_ok=True)
         checkpoint_path.unlink(missing_ok=True)
     history = previous_epochs(history_csv)
