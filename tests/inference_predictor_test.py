@@ -170,7 +170,7 @@ def test_gradcam_maps_have_the_face_size_and_lie_in_0_1(architecture, tmp_path):
     for face in faces:
         assert face.heatmap.shape == (48, 48) and face.heatmap.dtype == np.float32
         assert 0.0 <= face.heatmap.min() and face.heatmap.max() <= 1.0
-        assert face.heatmap.max() == 0.0 or face.heatmap.max() > 0.8  # scaled to peak at 1, then resized
+        assert face.heatmap.max() in (0.0, 1.0)  # scaled to peak at 1 (0 when nothing counted)
     last = last_conv_layer(recognizer.classifier.model)
     assert last.filters == 8 if architecture == "lenet" else last.name == "stage4_conv2"  # lenet: 2 * 2 + 4
     if architecture == "fervgg":  # the network centre-crops 44 of 48 pixels: the border carries no weight

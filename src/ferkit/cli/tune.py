@@ -15,8 +15,8 @@ def tune(
     data: Annotated[str, typer.Option(help="Dataset; its validation split (PublicTest for FER-2013) scores "
                                            "the trials.")],
     config: Annotated[Path | None, typer.Option(help="Base YAML configuration of every trial.")] = None,
-    trials: Annotated[int, typer.Option(min=1, help="Trials this process runs (each process joining the "
-                                                    "study runs its own).")] = 20,
+    trials: Annotated[int, typer.Option(min=0, help="Trials this process runs (each process joining the "
+                                                    "study runs its own); 0 only writes the results.")] = 20,
     storage: Annotated[str | None, typer.Option(
         help="journal:PATH (processes on one host) or a database URL, sqlite:///tune.db or "
              "postgresql://user:pw@host/db (many hosts). Default: journal:<out>/study.journal.")] = None,
@@ -50,11 +50,13 @@ def tune(
                f"best val_loss on {dataset.roles['validation']!r}.")
     optuna_study = tuning.create_study(study_storage, study, trials, seed)
     first_worker = os.environ.get("FERKIT_PROCESS_ID", "0") == "0"
-    if baseline and first_worker and tuning.enqueue_baseline(optuna_study, search_space, base):
+    if trials and baseline and first_worker and tuning.enqueue_baseline(optuna_study, search_space, base):
         typer.echo("Queued the base configuration's values as a baseline trial (marked * below).")
-    typer.echo(f"Study {study!r}: {len(optuna_study.trials)} trial(s) so far; running {trials} more here.")
+    finished = [t for t in optuna_study.trials if t.state.is_finished()]
+    typer.echo(f"Study {study!r}: {len(finished)} finished trial(s) so far; running {trials} more here.")
     try:
-        tuning.run_search(search, optuna_study, trials, timeout)
+        if trials:
+            tuning.run_search(search, optuna_study, trials, timeout)
     except ValueError as exc:
         if "parameter name" in str(exc) or "dynamic value space" in str(exc):
             raise FerkitError(f"study {study!r} already searched a different space ({exc}); use another "

@@ -2,8 +2,10 @@
 
 `load_classifier` picks the runtime from the file: `.keras`/`.h5` run as a compiled Keras function here;
 `.onnx`, `.tflite` and SavedModel folders are handed to `ferkit.export.runtimes.load_runtime` (imported only
-then, so onnxruntime and LiteRT stay optional). Every classifier it returns gives *calibrated* probabilities:
-the model's softmax output with the metadata's temperature applied, softmax(log p / T).
+then, so onnxruntime and LiteRT stay optional). Every classifier it returns gives *calibrated* probabilities
+from `predict_proba` (the model's softmax output with the metadata's temperature applied, softmax(log p / T))
+and the model's own output from `raw_proba` (for evaluation and calibration, which apply temperatures
+themselves).
 """
 
 from __future__ import annotations

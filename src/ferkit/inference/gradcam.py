@@ -85,13 +85,13 @@ class GradCam:
         return np.stack([self._to_face(cam) for cam in cams])
 
     def _to_face(self, cam: np.ndarray) -> np.ndarray:
-        """One map scaled to [0, 1], laid over the whole face (zero where the model saw nothing)."""
+        """One map laid over the whole face (zero where the model saw nothing), scaled to peak at 1 (all zero
+        when no feature counted for the class)."""
         height, width = self.size
-        peak = float(cam.max())
-        cam = cam / peak if peak > 0 else np.zeros_like(cam)
         seen_h, seen_w = round(height * self.visible[0]), round(width * self.visible[1])
         face = np.zeros((height, width), np.float32)
         top, left = (height - seen_h) // 2, (width - seen_w) // 2
         face[top:top + seen_h, left:left + seen_w] = cv2.resize(cam.astype(np.float32), (seen_w, seen_h),
                                                                 interpolation=cv2.INTER_LINEAR)
-        return np.clip(face, 0.0, 1.0)
+        peak = float(face.max())
+        return np.clip(face / peak, 0.0, 1.0) if peak > 0 else face

@@ -101,6 +101,7 @@ def attach_metadata(path: str | Path, metadata: ModelMetadata) -> None:
                     if item.filename != METADATA_ENTRY:
                         target.writestr(item, source.read(item.filename))
         _write_metadata(tmp, metadata)
+        tmp.chmod(0o644)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

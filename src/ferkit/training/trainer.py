@@ -206,7 +206,7 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
                                             patience=config.Patience, restore_best_weights=True)
     checkpoint = AtomicModelCheckpoint(
         checkpoint_path, metadata, best=min((r["val_loss"] for r in history if "val_loss" in r), default=None),
-        monitor="val_loss", save_best_only=True, save_weights_only=False, verbose=1,
+        monitor="val_loss", save_best_only=True, save_weights_only=False, verbose=min(verbose, 1),
     )
     summary_line = EpochSummary(steps_per_epoch * config.BatchSize, config.NoOfEpochs, print_fn)
     callbacks = [

@@ -130,6 +130,7 @@ class Search:
 def create_study(storage: str | optuna.storages.BaseStorage, name: str, trials: int,
                  seed: int | None = None) -> optuna.Study:
     """Create or join the study `name`: TPE sampling, median pruning after the first epoch."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(3, min(10, trials // 3)))
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
     return optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
@@ -150,5 +151,4 @@ def enqueue_baseline(study: optuna.Study, space: SearchSpace, base: Configuratio
 
 def run_search(search: Search, study: optuna.Study, trials: int, timeout: float | None = None) -> None:
     """Run `trials` trials in this process (fewer if `timeout` seconds pass first)."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study.optimize(search, n_trials=trials, timeout=timeout, catch=(ConfigError,), gc_after_trial=True)
