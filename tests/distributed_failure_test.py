@@ -30,6 +30,7 @@ def _read_lines(process, sink: list[str]) -> threading.Thread:
     return thread
 
 
+@pytest.mark.slow  # two 2-process jobs, each process importing TensorFlow and JAX
 def test_killed_rank_stops_the_job_and_the_rerun_resumes(tmp_path):
     data = write_tiny_npz(tmp_path / "tiny.npz", train=512)
     config = write_config(tmp_path / "tiny.yaml", NoOfEpochs=EPOCHS, Patience=EPOCHS)

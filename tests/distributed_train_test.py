@@ -38,6 +38,7 @@ def runs(tmp_path_factory):
     return root, data, config, outputs
 
 
+@pytest.mark.slow  # three processes, each importing TensorFlow and JAX
 def test_both_ranks_see_identical_losses(runs):
     _, _, _, outputs = runs
     rank0, rank1 = epoch_lines(outputs["two"], rank=0), epoch_lines(outputs["two"], rank=1)
@@ -45,6 +46,7 @@ def test_both_ranks_see_identical_losses(runs):
     assert rank0 == rank1
 
 
+@pytest.mark.slow  # three processes, each importing TensorFlow and JAX
 def test_only_rank_0_writes_and_the_model_loads_and_predicts(runs):
     root, data_path, config_path, _ = runs
     run = root / "two"
@@ -62,6 +64,7 @@ def test_only_rank_0_writes_and_the_model_loads_and_predicts(runs):
     assert metadata.config["BatchSize"] == load_config(config_path).BatchSize
 
 
+@pytest.mark.slow  # three processes, each importing TensorFlow and JAX
 def test_two_processes_match_one_process_with_the_same_global_batch(runs):
     root, data_path, _, _ = runs
     two, one = _history(root / "two" / "history.csv"), _history(root / "one" / "history.csv")

@@ -14,6 +14,8 @@ from ferkit.data import load_data
 from ferkit.training import train_or_load
 from ferkit.tuning.search import open_storage
 
+pytestmark = pytest.mark.slow  # two `ferkit tune` processes training four tiny trials
+
 SPACE = {
     "LearningRate": {"low": 1e-3, "high": 1e-2, "log": True},
     "NoOfFilters": {"low": 2, "high": 6, "step": 2},
