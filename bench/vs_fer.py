@@ -110,31 +110,39 @@ def write_crops(path: Path, fer2013: Path) -> bool:
 
 # --------------------------------------------------------------------------------------------- workers
 
-def time_photos(predict, photos: list[str], repeats: int) -> tuple[list[float], list[int]]:
-    """Latency in ms of `predict(path)` per photo × repeat (after a warm-up), and faces found per photo."""
+def time_photos(predict, photos: list[str], repeats: int) -> dict:
+    """Wall-clock latency in ms of `predict(path)` per photo × repeat (after a warm-up), the process CPU time
+    per photo (all threads; less sensitive than wall time to other processes on a busy machine), and the
+    faces found per photo."""
     for path in photos[:WARMUP_PHOTOS]:
         predict(path)
     latencies, faces = [], []
+    cpu_start = time.process_time()
     for _ in range(repeats):
         for path in photos:
             start = time.perf_counter()
             found = predict(path)
             latencies.append((time.perf_counter() - start) * 1000)
             faces.append(found)
-    return latencies, faces
+    cpu_ms = (time.process_time() - cpu_start) * 1000 / len(latencies)
+    return {"latencies_ms": latencies, "cpu_ms_per_photo": cpu_ms, "faces_found": faces}
 
 
-def time_crops(classify, images, labels, class_names: list[str], batch: int = 256) -> dict:
-    """Faces/s of `classify(uint8 (N, 48, 48)) -> (N, K)` over all crops, and top-1 on FER-2013 labels."""
+def time_crops(classify, images, labels, class_names: list[str], batch: int = 256, passes: int = 3) -> dict:
+    """Faces/s of `classify(uint8 (N, 48, 48)) -> (N, K)` over all crops (best of `passes`, wall clock; and
+    faces per CPU-second), and top-1 on the FER-2013 labels."""
     import numpy as np
 
     classify(images[:batch])
-    start = time.perf_counter()
-    probabilities = np.concatenate([classify(images[i:i + batch]) for i in range(0, len(images), batch)])
-    seconds = time.perf_counter() - start
+    best_wall, best_cpu = 0.0, 0.0
+    for _ in range(passes):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        probabilities = np.concatenate([classify(images[i:i + batch]) for i in range(0, len(images), batch)])
+        best_wall = max(best_wall, len(images) / (time.perf_counter() - start))
+        best_cpu = max(best_cpu, len(images) / max(time.process_time() - cpu_start, 1e-9))
     order = np.array([FER_CLASSES.index(name) for name in class_names])
     predicted = order[probabilities.argmax(axis=1)]
-    return {"faces": len(images), "faces_per_s": len(images) / seconds,
+    return {"faces": len(images), "faces_per_s": best_wall, "faces_per_cpu_s": best_cpu,
             "top1": float(np.mean(predicted == labels))}
 
 
@@ -148,8 +156,7 @@ def fer_worker(args) -> dict:
     detector = FER()
     result = {"side": "fer", "load_s": time.perf_counter() - started}
     photos = json.loads(Path(args.workdir, "photos.json").read_text())
-    latencies, faces = time_photos(lambda path: len(detector.detect_emotions(path)), photos, args.repeats)
-    result.update(latencies_ms=latencies, faces_found=faces)
+    result.update(time_photos(lambda path: len(detector.detect_emotions(path)), photos, args.repeats))
     crops = Path(args.workdir, "crops.npz")
     if crops.is_file():
         arrays = np.load(crops)
@@ -176,8 +183,7 @@ def ferkit_worker(args) -> dict:
     recognizer = EmotionRecognizer(load_classifier(args.model_file), make_detector("haar", min_face=min_face))
     result = {"side": f"ferkit {args.label}, min face {min_face}", "load_s": time.perf_counter() - started}
     photos = json.loads(Path(args.workdir, "photos.json").read_text())
-    latencies, faces = time_photos(lambda path: len(recognizer.predict(path)), photos, args.repeats)
-    result.update(latencies_ms=latencies, faces_found=faces)
+    result.update(time_photos(lambda path: len(recognizer.predict(path)), photos, args.repeats))
     crops = Path(args.workdir, "crops.npz")
     if crops.is_file():
         arrays = np.load(crops)
@@ -236,39 +242,42 @@ def export_variants(model: Path, workdir: Path) -> dict[str, Path]:
 
 
 def merge(runs: list[dict]) -> dict:
-    """Pool the rounds of one side: all latencies, the median throughput, the largest peak memory."""
+    """Pool the rounds of one side: all latencies, the best throughput, the largest peak memory."""
     latencies = [value for run in runs for value in run["latencies_ms"]]
     merged = {"side": runs[0]["side"], "median_ms": statistics.median(latencies),
               "p90_ms": percentile(latencies, 0.9), "photos_timed": len(latencies),
+              "cpu_ms_per_photo": statistics.median(run["cpu_ms_per_photo"] for run in runs),
               "faces_found": sorted(set(n for run in runs for n in run["faces_found"])),
               "load_s": statistics.median(run["load_s"] for run in runs),
               "peak_rss_mb": max(run["peak_rss_mb"] for run in runs)}
     if "crops" in runs[0]:
-        merged["faces_per_s"] = statistics.median(run["crops"]["faces_per_s"] for run in runs)
+        merged["faces_per_s"] = max(run["crops"]["faces_per_s"] for run in runs)
+        merged["faces_per_cpu_s"] = max(run["crops"]["faces_per_cpu_s"] for run in runs)
         merged["top1"] = runs[0]["crops"]["top1"]
         merged["crops"] = runs[0]["crops"]["faces"]
     return merged
 
 
 def table(rows: list[dict]) -> str:
-    header = ("| side | e2e median ms | e2e p90 ms | faces found/photo | crops faces/s | PrivateTest top-1 "
-              "| peak RSS MB | load s |")
-    lines = [header, "|" + "---|" * 8]
+    lines = ["| side | e2e median ms | e2e p90 ms | e2e CPU ms | faces found/photo | crops faces/s | "
+             "crops faces/CPU-s | PrivateTest top-1 | peak RSS MB | start-up s |", "|" + "---|" * 10]
     for row in rows:
-        crops = (f"{row['faces_per_s']:.0f} | {row['top1']:.2%}" if "faces_per_s" in row else "n/a | n/a")
+        crops = (f"{row['faces_per_s']:.0f} | {row['faces_per_cpu_s']:.0f} | {row['top1']:.2%}"
+                 if "faces_per_s" in row else "n/a | n/a | n/a")
         lines.append(f"| {row['side']} | {row['median_ms']:.1f} | {row['p90_ms']:.1f} | "
-                     f"{'/'.join(map(str, row['faces_found']))} | {crops} | {row['peak_rss_mb']:.0f} | "
-                     f"{row['load_s']:.1f} |")
+                     f"{row['cpu_ms_per_photo']:.1f} | {'/'.join(map(str, row['faces_found']))} | {crops} | "
+                     f"{row['peak_rss_mb']:.0f} | {row['load_s']:.1f} |")
     return "\n".join(lines)
 
 
 def ratios(fer: dict, ferkit: dict) -> list[str]:
     lines = [f"{ferkit['side']} vs fer: end-to-end {fer['median_ms'] / ferkit['median_ms']:.2f}× faster "
-             f"(median; target ≥ 2), p90 {fer['p90_ms'] / ferkit['p90_ms']:.2f}×"]
+             f"(median wall; target ≥ 2), p90 {fer['p90_ms'] / ferkit['p90_ms']:.2f}×, "
+             f"CPU per photo {fer['cpu_ms_per_photo'] / ferkit['cpu_ms_per_photo']:.2f}× less"]
     if "faces_per_s" in ferkit and "faces_per_s" in fer:
         lines.append(f"  crops {ferkit['faces_per_s'] / fer['faces_per_s']:.2f}× the throughput "
-                     f"(target ≥ 1.5), "
-                     f"top-1 {100 * (ferkit['top1'] - fer['top1']):+.1f} points (target > 0), "
+                     f"(wall; target ≥ 1.5), {ferkit['faces_per_cpu_s'] / fer['faces_per_cpu_s']:.2f}× per "
+                     f"CPU-second; top-1 {100 * (ferkit['top1'] - fer['top1']):+.1f} points (target > 0); "
                      f"peak memory {ferkit['peak_rss_mb'] / fer['peak_rss_mb']:.2f}× fer's")
     return lines
 
@@ -280,8 +289,8 @@ def main() -> None:
     parser.add_argument("--fer-python", help="an existing python with fer installed (skips the venv)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "vs_fer")
     parser.add_argument("--photos", type=int, default=20, help="distinct 640×480 photos")
-    parser.add_argument("--repeats", type=int, default=3, help="timed passes over the photos per round")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
+    parser.add_argument("--repeats", type=int, default=2, help="timed passes over the photos per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each side")
     parser.add_argument("--variants", default="keras,onnx,litert-int8,litert-int8@50",
                         help="ferkit runs: model variant (keras, onnx, litert-int8), optionally @ the Haar "
                              "minimum face size in pixels (default: ferkit's; fer uses 50)")

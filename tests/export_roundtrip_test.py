@@ -143,6 +143,16 @@ def test_int8_export_works_and_reports_its_accuracy_change(fmt, exports, tiny_mo
     np.testing.assert_allclose(got, keras_probabilities(model, faces), atol=0.1)
 
 
+def test_int8_without_labelled_data_checks_on_generated_faces(tiny_model, tmp_path):
+    """The model records no training data, so the check falls back to drawn faces: parity is still measured,
+    the accuracy change is reported as not measurable instead of being made up."""
+    report = export_model(tiny_model, "litert", out=tmp_path / "m.tflite", quantize="int8",
+                          print_fn=lambda line: None)
+    assert report.check_data.startswith("generated faces") and report.parity_images == 300
+    assert report.keras_accuracy is None and report.accuracy_change is None
+    assert report.warnings == ["accuracy change not measured: no labelled data (pass --calibration-data)"]
+
+
 def test_float16_litert_export_stays_within_its_tolerance(tiny_model, check_data, tmp_path):
     report = export_model(tiny_model, "litert", out=tmp_path / "m.tflite", quantize="float16",
                           data=check_data, print_fn=lambda line: None)
@@ -178,6 +188,12 @@ def test_export_that_disagrees_fails_with_the_number_and_writes_nothing(tiny_mod
 def test_impossible_requests_fail_before_any_work(fmt, quantize, out, message, tmp_path):
     with pytest.raises(ExportError, match=message):
         export_model(tmp_path / "never-read.keras", fmt, out=tmp_path / out, quantize=quantize)
+
+
+def test_a_folder_in_the_way_of_a_file_export_is_refused(tmp_path):
+    (tmp_path / "taken.onnx").mkdir()
+    with pytest.raises(ExportError, match="taken.onnx is a folder; --format onnx writes one file"):
+        export_model(tmp_path / "never-read.keras", "onnx", out=tmp_path / "taken.onnx")
 
 
 def test_cli_export_then_predict_gives_the_keras_labels(tiny_model, check_data, tmp_path):

@@ -11,7 +11,7 @@ SavedModel via `ExportArchive`). Two things are done around it:
   model on real faces before it is moved into place; a mismatch fails the export with the measured number.
 
 Quantisation: LiteRT int8 (weights and activations, calibrated on training images, float fallback for
-the few ops without an int8 kernel; float32 input and output) and float16 (weights); ONNX int8 (static QDQ,
+any op without an int8 kernel; float32 input and output) and float16 (weights); ONNX int8 (static QDQ,
 per-channel weights, calibrated on the same images, by onnxruntime's quantiser).
 """
 
@@ -117,6 +117,8 @@ def _check_request(fmt: str, quantize: str | None, out: Path) -> None:
         raise ExportError(f"output path {out} must end in {FORMATS[fmt]} for --format {fmt}")
     if not FORMATS[fmt] and out.exists() and not out.is_dir():
         raise ExportError(f"output path {out} is a file; a SavedModel is written as a folder")
+    if FORMATS[fmt] and out.is_dir():
+        raise ExportError(f"output path {out} is a folder; --format {fmt} writes one file")
 
 
 def _fit_size(images: np.ndarray, metadata: ModelMetadata) -> np.ndarray:

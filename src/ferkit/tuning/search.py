@@ -99,7 +99,7 @@ class Search:
 
         trial.set_user_attr("worker", self.worker)
         values = self.space.suggest(trial)
-        shown = ", ".join(f"{k}={v}" for k, v in values.items())
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
         try:
             config = self.trial_config(values)
         except ConfigError as exc:
