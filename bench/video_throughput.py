@@ -93,10 +93,11 @@ def main() -> None:
             memory.append(rss_mb())
 
     out_stem = args.video.with_suffix("") if args.outputs else None
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     predict_video(recognizer, args.video, count, out_stem=out_stem, batch_frames=args.batch_frames,
                   progress=False)
     seconds = time.perf_counter() - started
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / max(frames_seen, 1)
 
     memory = memory or [baseline]
     quarter, end = memory[len(memory) // 4], memory[-1]
@@ -107,7 +108,7 @@ def main() -> None:
           f"cpus: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
     print(f"processed {frames_seen} frames (every frame) in {seconds:.1f} s: {frames_seen / seconds:.1f} "
           f"frames/s, {duration / seconds:.2f}× real time; a face in "
-          f"{frames_with_face / max(frames_seen, 1):.1%} of frames")
+          f"{frames_with_face / max(frames_seen, 1):.1%} of frames; {cpu_ms:.1f} ms of CPU per frame (all threads)")
     print(f"memory: {baseline:.0f} MB after loading, {quarter:.0f} MB at 25%, {end:.0f} MB at the end "
           f"(growth after 25%: {end - quarter:+.1f} MB), peak {peak:.0f} MB")
 

@@ -17,8 +17,11 @@ video class, none of which its Haar image path imports), plus what that path imp
 Haar cascade ship inside its wheel; nothing is downloaded at run time.
 
 The ferkit side uses `ferkit.inference.EmotionRecognizer` with the Haar detector and, besides the Keras
-model file, its ONNX and int8 LiteRT exports made here with `ferkit export`'s checked exporter. Sides run
-alternately (`--rounds` times each) so a busy machine slows both alike; timings are pooled over rounds.
+model file, its ONNX and int8 LiteRT exports made here with `ferkit export`'s checked exporter; by default
+at ferkit's minimum face size and, for the int8 export, also at fer's (50 px), so like is compared with like.
+Sides run alternately (`--rounds` times each) so a busy machine slows both alike; latencies are pooled over
+rounds, throughputs are the best round. CPU time (all threads) is reported beside wall time: it is far less
+sensitive to other processes on a busy machine.
 
 With `--fer-python` pointing at an interpreter where `from fer.fer import FER` works, no venv is built.
 """

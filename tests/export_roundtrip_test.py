@@ -240,3 +240,7 @@ def test_cli_user_mistake_is_one_line(tiny_model, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: --quantize int8 is not available for --format saved_model "
                                      "(available: none)")
+    missing = tmp_path / "missing.keras"
+    result = subprocess.run([sys.executable, "-m", "ferkit.cli.main", "export", "--model", str(missing),
+                             "--format", "onnx"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: model file not found: {missing}"

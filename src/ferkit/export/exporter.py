@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.errors import FerkitError
+from ferkit.errors import FerkitError, ModelFileError
 from ferkit.export.runtimes import SAVED_MODEL_METADATA, load_runtime, sidecar_path
 from ferkit.models.saving import ModelMetadata, load_model
 
@@ -342,6 +342,8 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path | None = None
     """
     out = Path(out) if out is not None else default_out_path(model_path, fmt, quantize)
     _check_request(fmt, quantize, out)
+    if not Path(model_path).is_file():  # before load_model, which imports TensorFlow first
+        raise ModelFileError(f"model file not found: {model_path}")
     model, metadata = load_model(model_path)
     images = check_images(metadata, data)
     print_fn(f"Check faces: {images.description}")
