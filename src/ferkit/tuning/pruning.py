@@ -7,11 +7,19 @@ import optuna
 
 
 class PruneOnValidationLoss(keras.callbacks.Callback):
-    """Reports `monitor` to the trial after each epoch; raises `optuna.TrialPruned` if the pruner says so."""
+    """Reports `monitor` to the trial after each epoch; raises `optuna.TrialPruned` if the pruner says so.
 
-    def __init__(self, trial: optuna.Trial, monitor: str = "val_loss"):
+    Args:
+        trial: the running Optuna trial.
+        epochs: the trial's number of epochs. The last one is reported but never pruned: its training is done,
+            so the trial is scored rather than thrown away.
+        monitor: the logged value to report (lower is better).
+    """
+
+    def __init__(self, trial: optuna.Trial, epochs: int, monitor: str = "val_loss"):
         super().__init__()
         self.trial = trial
+        self.epochs = epochs
         self.monitor = monitor
 
     def on_epoch_end(self, epoch, logs=None):
@@ -19,5 +27,5 @@ class PruneOnValidationLoss(keras.callbacks.Callback):
         if value is None:
             return
         self.trial.report(float(value), step=epoch)
-        if self.trial.should_prune():
+        if epoch + 1 < self.epochs and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {epoch + 1} ({self.monitor} {float(value):.4f})")

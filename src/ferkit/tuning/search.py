@@ -114,7 +114,7 @@ class Search:
         try:
             result = train_or_load(config, self.load_data(config), run_dir, train_again=True, verbose=0,
                                    print_fn=lambda line: None,
-                                   extra_callbacks=(PruneOnValidationLoss(trial),))
+                                   extra_callbacks=(PruneOnValidationLoss(trial, config.NoOfEpochs),))
         except optuna.TrialPruned as pruned:
             self.print_fn(f"[trial {trial.number}] {pruned} ({time.perf_counter() - start:.0f} s)")
             raise
