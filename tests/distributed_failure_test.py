@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from distributed_support import epoch_lines, start, write_config, write_tiny_npz
@@ -61,6 +64,9 @@ def test_killed_rank_stops_the_job_and_the_rerun_resumes(tmp_path):
     assert "[rank 0] error: lost another process of the job" in output, output[-3000:]
     assert len(epoch_lines(output, rank=0)) < EPOCHS, "the kill came too late to test a resume"
     assert not (out / "model.keras").exists() and backup.exists()
+    run_id = hashlib.sha1(str(out.resolve()).encode()).hexdigest()[:12]
+    rank1_scratch = Path(tempfile.gettempdir()) / f"ferkit-rank1-mirror-{run_id}"
+    assert rank1_scratch.is_dir(), "the killed rank's scratch folder is left behind..."
 
     rerun = start(command)
     rerun_output, _ = rerun.communicate(timeout=900)
@@ -73,6 +79,7 @@ def test_killed_rank_stops_the_job_and_the_rerun_resumes(tmp_path):
         epochs = [int(row["epoch"]) for row in csv.DictReader(handle)]
     assert sorted(set(epochs)) == list(range(EPOCHS))
     assert (out / "model.keras").is_file() and not (out / "backup").exists()
+    assert not rank1_scratch.exists(), "...and the next attempt of the run removes it"
 
 
 def test_launcher_stops_the_others_when_one_rank_fails(capsys):

@@ -68,8 +68,8 @@ class SingleProcess:
         """This process's part of the (repeated, batched) training dataset."""
         return dataset
 
-    def shard_validation(self, dataset, batch_size: int):
-        """This process's part of the (finite, batched) validation dataset."""
+    def shard_validation(self, dataset, batch_size: int, images: int):
+        """This process's part of the (finite, batched) validation dataset of `images` images."""
         return dataset
 
     def barrier(self, name: str) -> None:
@@ -163,10 +163,13 @@ class JaxDataParallel(SingleProcess):
     def shard_training(self, dataset, batch_size: int):
         return dataset.rebatch(batch_size // self.num_processes).shard(self.num_processes, self.process_id)
 
-    def shard_validation(self, dataset, batch_size: int):
+    def shard_validation(self, dataset, batch_size: int, images: int):
         """Whole global batches only (every process must run the same number of steps), then this slice."""
+        import tensorflow as tf
+
         whole = dataset.rebatch(batch_size, drop_remainder=True)
-        return self.shard_training(whole, batch_size)
+        steps = images // batch_size
+        return self.shard_training(whole, batch_size).apply(tf.data.experimental.assert_cardinality(steps))
 
     def barrier(self, name: str) -> None:
         from jax.experimental import multihost_utils

@@ -6,6 +6,7 @@ history.csv, history.png, summary.json, train.log, and backup/ while a run is un
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -140,8 +141,11 @@ def _train_as_follower(config, data, out_dir, print_fn, strategy, extra_callback
     Doing exactly what rank 0 does (saves included) keeps the processes' collective operations in step; the
     scratch folder starts as a copy of the run folder's resume state so every rank resumes identically.
     """
-    with tempfile.TemporaryDirectory(prefix=f"ferkit-rank{strategy.process_id}-mirror-") as scratch:
-        scratch = Path(scratch)
+    run_id = hashlib.sha1(str(out_dir.resolve()).encode()).hexdigest()[:12]
+    scratch = Path(tempfile.gettempdir()) / f"ferkit-rank{strategy.process_id}-mirror-{run_id}"
+    shutil.rmtree(scratch, ignore_errors=True)  # left behind if an earlier attempt of this run was killed
+    scratch.mkdir(parents=True)
+    try:
         for name in RESUME_STATE:
             source = out_dir / name
             if source.is_dir():
@@ -158,6 +162,8 @@ def _train_as_follower(config, data, out_dir, print_fn, strategy, extra_callback
         with strategy.scope():
             result = _train(config, data, scratch, scratch / "model.keras", echo, 0, strategy,
                             extra_callbacks)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     result.model_path = model_path
     return result
 
@@ -189,7 +195,7 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
         config.BatchSize)
     validation_ds = strategy.shard_validation(
         make_dataset(data.images[val_idx], targets_for(data, val_idx), config.BatchSize, training=False),
-        config.BatchSize)
+        config.BatchSize, len(val_idx))
     steps_per_epoch = max(len(train_idx) // config.BatchSize, 1)
 
     metadata = ModelMetadata(
