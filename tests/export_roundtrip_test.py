@@ -244,3 +244,15 @@ def test_cli_user_mistake_is_one_line(tiny_model, tmp_path):
     result = subprocess.run([sys.executable, "-m", "ferkit.cli.main", "export", "--model", str(missing),
                              "--format", "onnx"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and result.stderr.strip() == f"error: model file not found: {missing}"
+
+
+def test_classifier_runtime_names_follow_the_export_formats(exports):
+    from ferkit.errors import ModelFileError
+    from ferkit.inference.classifier import load_classifier
+
+    litert_file = exports["litert"][0]
+    assert load_classifier(litert_file).runtime == "litert"
+    assert load_classifier(litert_file, runtime="tflite").runtime == "litert"  # LiteRT's former name
+    assert load_classifier(exports["onnx"][0], runtime="onnx").runtime == "onnx"
+    with pytest.raises(ModelFileError, match="is a litert model; it cannot run with --runtime onnx"):
+        load_classifier(litert_file, runtime="onnx")

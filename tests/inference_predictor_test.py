@@ -22,8 +22,9 @@ from PIL import Image
 from ferkit.errors import FerkitError, ModelFileError
 from ferkit.inference import EmotionRecognizer, Prediction, annotate, load_classifier
 from ferkit.inference import predictor as predictor_module
-from ferkit.inference.classifier import BATCH_BUCKETS, KerasClassifier, apply_temperature
+from ferkit.inference.classifier import BATCH_BUCKETS, KerasClassifier
 from ferkit.inference.gradcam import GradCam, last_conv_layer
+from ferkit.models.temperature import apply_temperature
 
 
 @pytest.fixture(scope="module")

@@ -141,7 +141,7 @@ def predict(
     fps: Annotated[float | None, typer.Option(help="Videos: sample this many frames per second.")] = None,
     every: Annotated[int | None, typer.Option(help="Videos: sample every N-th frame (default: all).")] = None,
     runtime: Annotated[str, typer.Option(
-        help="Model runtime: auto (from the file), keras, onnx or tflite.")] = "auto",
+        help="Model runtime: auto (from the file), keras, onnx or litert (alias tflite).")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images read and classified together.")] = 16,
 ) -> None:
     """Predict the emotion of every face; one JSON line per image (per sampled frame of a video)."""

@@ -44,7 +44,7 @@ def serve(
     detector: Annotated[str, typer.Option(help="Face detector: haar (fast), mtcnn or none.")] = "haar",
     min_face: Annotated[int, typer.Option(help="Smallest face side in pixels to look for; larger is faster.",
                                           min=8)] = MIN_FACE,
-    runtime: Annotated[str, typer.Option(help="auto (by file), keras, onnx, tflite, saved_model.")] = "auto",
+    runtime: Annotated[str, typer.Option(help="auto (by file), keras, onnx, litert, saved_model.")] = "auto",
     max_body_mb: Annotated[float, typer.Option(help="Largest request body, in MB (larger → 413).")] = 10.0,
     max_pixels: Annotated[int, typer.Option(help="Largest accepted image, in pixels (larger → 413).")] = (
         25_000_000),

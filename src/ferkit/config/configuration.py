@@ -67,6 +67,9 @@ class Configuration(BaseModel):
     Augment: bool = False
     CropSize: PairOfInts | None = None
     ClassWeights: bool = False
+    InitialWeights: str | None = None
+    Teacher: str | None = None
+    TeacherWeight: float = Field(0.5, ge=0, le=1)
 
     @field_validator("KernelSize", "PoolSize", "ImageSize", "CropSize", mode="before")
     @classmethod

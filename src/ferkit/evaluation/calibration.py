@@ -15,19 +15,11 @@ from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 from ferkit.evaluation.metrics import expected_calibration_error
+from ferkit.models.temperature import apply_temperature, to_logits
 
-SMALLEST_PROBABILITY = 1e-12
+__all__ = ["TemperatureFit", "apply_temperature", "fit_temperature", "to_logits"]
+
 LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
-
-
-def to_logits(probabilities: np.ndarray) -> np.ndarray:
-    """Log-probabilities, clipped away from log 0 so that a saturated softmax stays finite."""
-    return np.log(np.clip(np.asarray(probabilities, dtype=np.float64), SMALLEST_PROBABILITY, None))
-
-
-def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log p / T) row by row; T = 1 returns the probabilities (renormalised)."""
-    return softmax(to_logits(probabilities) / float(temperature), axis=1)
 
 
 def _nll_at(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:

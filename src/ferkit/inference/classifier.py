@@ -15,23 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.errors import ModelFileError
+from ferkit.models.temperature import apply_temperature
 
 KERAS_SUFFIXES = (".keras", ".h5")
-EXPORTED_SUFFIXES = (".onnx", ".tflite")
-RUNTIMES = ("auto", "keras", "onnx", "tflite", "saved_model")
+RUNTIME_OF_SUFFIX = {".onnx": "onnx", ".tflite": "litert"}
+RUNTIMES = ("auto", "keras", "onnx", "litert", "saved_model")
+RUNTIME_ALIASES = {"tflite": "litert"}  # LiteRT's former name, as in the `.tflite` suffix
 BATCH_BUCKETS = (1, 4, 16, 64)
-SMALLEST_PROBABILITY = 1e-12
-
-
-def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """softmax(log p / T) per row; T = 1 leaves the probabilities unchanged."""
-    probabilities = np.asarray(probabilities, dtype=np.float32)
-    if temperature == 1.0:
-        return probabilities
-    logits = np.log(np.clip(probabilities, SMALLEST_PROBABILITY, None)) / float(temperature)
-    logits -= logits.max(axis=1, keepdims=True)
-    scaled = np.exp(logits)
-    return scaled / scaled.sum(axis=1, keepdims=True)
 
 
 class KerasClassifier:
@@ -98,12 +88,12 @@ class CalibratedRuntime:
 
 
 def runtime_for(path: Path) -> str:
-    """The runtime a model path implies: keras, onnx, tflite or saved_model."""
+    """The runtime a model path implies: keras, onnx, litert or saved_model."""
     suffix = path.suffix.lower()
     if suffix in KERAS_SUFFIXES:
         return "keras"
-    if suffix in EXPORTED_SUFFIXES:
-        return suffix[1:]
+    if suffix in RUNTIME_OF_SUFFIX:
+        return RUNTIME_OF_SUFFIX[suffix]
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return "saved_model"
     raise ModelFileError(f"{path}: not a model file (expected .keras, .h5, .onnx, .tflite or a SavedModel "
@@ -118,6 +108,7 @@ def load_classifier(path: str | Path, runtime: str = "auto"):
         runtime: "auto" (from the path) or the runtime the path must match.
     """
     path = Path(path)
+    runtime = RUNTIME_ALIASES.get(runtime, runtime)
     if runtime not in RUNTIMES:
         raise ModelFileError(f"unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     if not path.exists():

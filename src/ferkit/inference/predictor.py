@@ -146,7 +146,7 @@ class EmotionRecognizer:
         Args:
             model: `.keras`, `.h5`, `.onnx` or `.tflite` model file; None for the shipped default model.
             detector: `haar` (fast), `mtcnn` (accurate) or `none` (each image is already one face).
-            runtime: "auto" (from the file) or keras / onnx / tflite.
+            runtime: "auto" (from the file) or keras / onnx / litert / saved_model.
         """
         path = Path(model) if model is not None else default_model_path()
         return cls(load_classifier(path, runtime), detector)

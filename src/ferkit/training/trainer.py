@@ -34,6 +34,7 @@ from ferkit.training.callbacks import (
     previous_epochs,
     trim_history,
 )
+from ferkit.training.distillation import distilled_targets, load_initial_weights, teacher_probabilities
 from ferkit.training.plots import plot_history
 
 log = logging.getLogger("ferkit.train")
@@ -189,8 +190,13 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
     train_idx = data.split_indices("train")
     val_idx = data.split_indices("validation")
     keras.utils.set_random_seed(config.Seed)
+    train_targets = targets_for(data, train_idx, config.SoftLabelWeight)
+    if config.Teacher:
+        print_fn(f"Distilling from {config.Teacher} (TeacherWeight {config.TeacherWeight}).")
+        train_targets = distilled_targets(train_targets, teacher_probabilities(config.Teacher, data, train_idx),
+                                          config.TeacherWeight)
     training_ds = strategy.shard_training(
-        make_dataset(data.images[train_idx], targets_for(data, train_idx, config.SoftLabelWeight),
+        make_dataset(data.images[train_idx], train_targets,
                      config.BatchSize, training=True, augment=config.Augment, seed=config.Seed),
         config.BatchSize)
     validation_ds = strategy.shard_validation(
@@ -204,7 +210,11 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
         extra={"data": data.source, "train_split": data.roles.get("train"),
                "validation_split": data.roles.get("validation")},
     )
-    model = compile_model(build_model(config, data.num_classes), config)
+    model = build_model(config, data.num_classes)
+    if config.InitialWeights:
+        load_initial_weights(model, config.InitialWeights, data)
+        print_fn(f"Starting from the weights of {config.InitialWeights}.")
+    model = compile_model(model, config)
     log.info("training %s (%d parameters) on %d images, validating on %d; resuming=%s",
              config.Architecture, model.count_params(), len(train_idx), len(val_idx), resuming)
 
@@ -237,6 +247,7 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
         epochs=config.NoOfEpochs,
         validation_data=validation_ds,
         steps_per_epoch=steps_per_epoch,
+        shuffle=False,  # the tf.data pipeline shuffles; Keras cannot shuffle a Dataset itself
         callbacks=callbacks,
         class_weight=class_weight,
         verbose=verbose,

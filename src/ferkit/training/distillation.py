@@ -1,0 +1,61 @@
+"""Warm starts and self-distillation: a trained model's weights and predictions as a new run's starting point.
+
+`InitialWeights` starts a run from a finished model (a second stage of a recipe); `Teacher` blends a model's
+flip-averaged predictions on the training images into the targets (knowledge distillation), which passes
+on what the teacher learned about ambiguous faces that one-hot labels cannot say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from ferkit.data.sources import LabeledData
+from ferkit.errors import ConfigError
+from ferkit.models.saving import load_model
+
+TEACHER_BATCH = 256
+
+
+def _load_matching(path: str, key: str, data: LabeledData) -> keras.Model:
+    """Load the model file named by configuration key `key` and check that it knows the data's classes."""
+    if not Path(path).is_file():
+        raise ConfigError(f"configuration key {key}={path!r}: model file not found")
+    model, metadata = load_model(path)
+    if list(metadata.class_names) != list(data.class_names):
+        raise ConfigError(
+            f"configuration key {key}={path!r}: the model's classes ({', '.join(metadata.class_names)}) "
+            f"differ from the data's ({', '.join(data.class_names)})"
+        )
+    return model
+
+
+def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> None:
+    """Copy the weights of the model file at `path` into `model`, which must have the same architecture."""
+    source = _load_matching(path, "InitialWeights", data)
+    shapes = [tuple(w.shape) for w in model.weights]
+    if [tuple(w.shape) for w in source.weights] != shapes:
+        raise ConfigError(
+            f"configuration key InitialWeights={path!r}: its weights do not fit this configuration's network "
+            f"({source.count_params():,} parameters there, {model.count_params():,} here)"
+        )
+    model.set_weights(source.get_weights())
+
+
+def teacher_probabilities(path: str, data: LabeledData, indices: np.ndarray) -> np.ndarray:
+    """The teacher's class probabilities for `data.images[indices]`, averaged over the image and its mirror."""
+    teacher = _load_matching(path, "Teacher", data)
+
+    total = np.zeros((len(indices), data.num_classes), dtype=np.float64)
+    for start in range(0, len(indices), TEACHER_BATCH):
+        batch = data.images[indices[start:start + TEACHER_BATCH]].astype(np.float32)
+        for view in (batch, batch[:, :, ::-1]):
+            total[start:start + len(batch)] += np.asarray(teacher.predict_on_batch(view))
+    return (total / 2).astype(np.float32)
+
+
+def distilled_targets(targets: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
+    """`(1 - weight) * targets + weight * teacher`: each row still sums to one."""
+    return ((1 - weight) * targets + weight * teacher).astype(np.float32)

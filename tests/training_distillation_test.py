@@ -1,0 +1,87 @@
+"""Warm starts (InitialWeights) and self-distillation (Teacher) in training runs."""
+
+import numpy as np
+import pytest
+
+from ferkit.config import load_config
+from ferkit.data import load_data
+from ferkit.errors import ConfigError
+from ferkit.models import build_model
+from ferkit.models.saving import load_model
+from ferkit.training import train_or_load
+from ferkit.training.distillation import distilled_targets, load_initial_weights, teacher_probabilities
+
+FAST = ["ImageSize=[48,48]", "NoOfFilters=4", "NoOfUDense1=32", "NoOfUDense2=16", "BatchSize=16",
+        "LearningRate=0.003"]
+
+
+@pytest.fixture(scope="module")
+def stage_one(tmp_path_factory, faces_folder):
+    """A model trained for two epochs on the drawn faces: the teacher and starting point below."""
+    config = load_config("configs/lenet.yaml", [*FAST, "NoOfEpochs=2"])
+    data = load_data(faces_folder, image_size=config.ImageSize, validation_split=0.25, seed=0)
+    out = tmp_path_factory.mktemp("stage1")
+    train_or_load(config, data, out, print_fn=lambda _: None, verbose=0)
+    return config, data, out / "model.keras"
+
+
+def test_initial_weights_reproduce_the_source_model(stage_one):
+    config, data, model_path = stage_one
+    source, _ = load_model(model_path)
+    model = build_model(config.with_updates(NoOfClasses=data.num_classes), data.num_classes)
+    images = data.images[:6].astype("float32")
+    assert not np.allclose(model(images, training=False), source(images, training=False), atol=1e-3)
+    load_initial_weights(model, str(model_path), data)
+    np.testing.assert_allclose(model(images, training=False), source(images, training=False), atol=1e-6)
+
+
+def test_initial_weights_of_another_network_are_refused(stage_one):
+    config, data, model_path = stage_one
+    wider = config.with_updates(NoOfFilters=6, NoOfClasses=data.num_classes)
+    with pytest.raises(ConfigError, match=r"InitialWeights=.*do not fit"):
+        load_initial_weights(build_model(wider, data.num_classes), str(model_path), data)
+
+
+def test_teacher_with_other_classes_or_missing_file_is_refused(stage_one, fer_npz, tmp_path):
+    _, _, model_path = stage_one
+    fer = load_data(fer_npz)
+    with pytest.raises(ConfigError, match=r"Teacher=.*classes .*differ"):
+        teacher_probabilities(str(model_path), fer, np.arange(4))
+    with pytest.raises(ConfigError, match=r"Teacher=.*not found"):
+        teacher_probabilities(str(tmp_path / "none.keras"), fer, np.arange(4))
+
+
+def test_teacher_probabilities_average_the_image_and_its_mirror(stage_one):
+    _, data, model_path = stage_one
+    teacher, _ = load_model(model_path)
+    indices = np.arange(0, 40, 3)
+    probabilities = teacher_probabilities(str(model_path), data, indices)
+    images = data.images[indices].astype("float32")
+    expected = (np.asarray(teacher(images, training=False)) + np.asarray(teacher(images[:, :, ::-1],
+                                                                                 training=False))) / 2
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_distilled_targets_blend_and_stay_distributions():
+    one_hot = np.eye(3, dtype=np.float32)[[0, 2]]
+    teacher = np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]], dtype=np.float32)
+    blended = distilled_targets(one_hot, teacher, 0.4)
+    np.testing.assert_allclose(blended, [[0.8, 0.1, 0.1], [0.08, 0.08, 0.84]], atol=1e-6)
+    np.testing.assert_allclose(distilled_targets(one_hot, teacher, 0.0), one_hot)
+
+
+def test_second_stage_run_starts_from_and_distils_the_first(stage_one, tmp_path):
+    config, data, model_path = stage_one
+    stage_two = config.with_updates(NoOfEpochs=1, LearningRate=1e-6, InitialWeights=str(model_path),
+                                    Teacher=str(model_path), TeacherWeight=0.5)
+    messages = []
+    result = train_or_load(stage_two, data, tmp_path, print_fn=messages.append, verbose=0)
+    assert any(m.startswith(f"Starting from the weights of {model_path}") for m in messages)
+    assert any(m.startswith(f"Distilling from {model_path}") for m in messages)
+    source, _ = load_model(model_path)
+    val = data.split_indices("validation")
+    images = data.images[val].astype("float32")
+    agreement = np.mean(np.argmax(result.model(images, training=False), 1)
+                        == np.argmax(source(images, training=False), 1))
+    assert agreement >= 0.9, f"a tiny learning rate keeps stage 1's answers; agreement {agreement:.2f}"
