@@ -85,3 +85,24 @@ def test_second_stage_run_starts_from_and_distils_the_first(stage_one, tmp_path)
     agreement = np.mean(np.argmax(result.model(images, training=False), 1)
                         == np.argmax(source(images, training=False), 1))
     assert agreement >= 0.9, f"a tiny learning rate keeps stage 1's answers; agreement {agreement:.2f}"
+
+
+def test_several_teachers_are_averaged(stage_one, tmp_path):
+    config, data, model_path = stage_one
+    other = tmp_path / "other"
+    train_or_load(config.with_updates(Seed=7), data, other, print_fn=lambda _: None, verbose=0)
+    indices = np.arange(10)
+    first = teacher_probabilities(str(model_path), data, indices)
+    second = teacher_probabilities(str(other / "model.keras"), data, indices)
+    assert not np.allclose(first, second, atol=1e-3)
+    ensemble = teacher_probabilities([str(model_path), str(other / "model.keras")], data, indices)
+    np.testing.assert_allclose(ensemble, (first + second) / 2, atol=1e-5)
+
+
+def test_teacher_key_takes_a_path_or_a_list_of_paths():
+    assert load_config("configs/lenet.yaml", ["Teacher=[a.keras, b.keras]"]).Teacher == ["a.keras", "b.keras"]
+    assert load_config("configs/lenet.yaml", ["Teacher=a.keras"]).Teacher == "a.keras"
+    with pytest.raises(ConfigError, match="Teacher"):
+        load_config("configs/lenet.yaml", ["Teacher=3"])
+    with pytest.raises(ConfigError, match="TeacherWeight=1.5"):
+        load_config("configs/lenet.yaml", ["TeacherWeight=1.5"])

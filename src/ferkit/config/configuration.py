@@ -68,7 +68,7 @@ class Configuration(BaseModel):
     CropSize: PairOfInts | None = None
     ClassWeights: bool = False
     InitialWeights: str | None = None
-    Teacher: str | None = None
+    Teacher: str | list[str] | None = None
     TeacherWeight: float = Field(0.5, ge=0, le=1)
 
     @field_validator("KernelSize", "PoolSize", "ImageSize", "CropSize", mode="before")
@@ -117,7 +117,7 @@ class Configuration(BaseModel):
 
 
 def _describe(error: dict[str, Any], values: dict[str, Any]) -> str:
-    key = ".".join(str(p) for p in error["loc"]) or "config"
+    key = str(error["loc"][0]) if error["loc"] else "config"  # the key, not the union member or list index
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         close = difflib.get_close_matches(key, Configuration.model_fields, n=1)

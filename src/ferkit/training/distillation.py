@@ -1,8 +1,8 @@
 """Warm starts and self-distillation: a trained model's weights and predictions as a new run's starting point.
 
-`InitialWeights` starts a run from a finished model (a second stage of a recipe); `Teacher` blends a model's
-flip-averaged predictions on the training images into the targets (knowledge distillation), which passes
-on what the teacher learned about ambiguous faces that one-hot labels cannot say.
+`InitialWeights` starts a run from a finished model (a second stage of a recipe); `Teacher` (one model file or
+a list of them) blends flip-averaged predictions on the training images into the targets (knowledge
+distillation), which passes on what the teachers learned about ambiguous faces that one-hot labels cannot say.
 """
 
 from __future__ import annotations
@@ -44,16 +44,18 @@ def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> No
     model.set_weights(source.get_weights())
 
 
-def teacher_probabilities(path: str, data: LabeledData, indices: np.ndarray) -> np.ndarray:
-    """The teacher's class probabilities for `data.images[indices]`, averaged over the image and its mirror."""
-    teacher = _load_matching(path, "Teacher", data)
-
+def teacher_probabilities(teachers: str | list[str], data: LabeledData, indices: np.ndarray) -> np.ndarray:
+    """Class probabilities for `data.images[indices]`, averaged over the image and its mirror and, when
+    `teachers` names several model files, over the models (an ensemble teacher)."""
+    paths = [teachers] if isinstance(teachers, str) else list(teachers)
     total = np.zeros((len(indices), data.num_classes), dtype=np.float64)
-    for start in range(0, len(indices), TEACHER_BATCH):
-        batch = data.images[indices[start:start + TEACHER_BATCH]].astype(np.float32)
-        for view in (batch, batch[:, :, ::-1]):
-            total[start:start + len(batch)] += np.asarray(teacher.predict_on_batch(view))
-    return (total / 2).astype(np.float32)
+    for path in paths:
+        teacher = _load_matching(path, "Teacher", data)
+        for start in range(0, len(indices), TEACHER_BATCH):
+            batch = data.images[indices[start:start + TEACHER_BATCH]].astype(np.float32)
+            for view in (batch, batch[:, :, ::-1]):
+                total[start:start + len(batch)] += np.asarray(teacher.predict_on_batch(view))
+    return (total / (2 * len(paths))).astype(np.float32)
 
 
 def distilled_targets(targets: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:

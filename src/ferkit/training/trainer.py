@@ -192,7 +192,8 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
     keras.utils.set_random_seed(config.Seed)
     train_targets = targets_for(data, train_idx, config.SoftLabelWeight)
     if config.Teacher:
-        print_fn(f"Distilling from {config.Teacher} (TeacherWeight {config.TeacherWeight}).")
+        teachers = config.Teacher if isinstance(config.Teacher, str) else ", ".join(config.Teacher)
+        print_fn(f"Distilling from {teachers} (TeacherWeight {config.TeacherWeight}).")
         train_targets = distilled_targets(train_targets, teacher_probabilities(config.Teacher, data, train_idx),
                                           config.TeacherWeight)
     training_ds = strategy.shard_training(
