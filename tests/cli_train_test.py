@@ -15,6 +15,9 @@ def run_ferkit(*args: str) -> subprocess.CompletedProcess:
         (["--set", "DropOutRate=1.5"], "error: configuration key DropOutRate=1.5: Input should be less than 1"),
         (["--set", "Colour=rgb"], "error: unknown configuration key 'Colour'"),
         (["--config", "missing.yaml"], "error: config file not found: missing.yaml"),
+        (["--set", "Teacher=[gone.keras]"], "error: configuration key Teacher='gone.keras': model file not found"),
+        (["--set", "InitialWeights=gone.keras"],
+         "error: configuration key InitialWeights='gone.keras': model file not found"),
     ],
 )
 def test_user_mistakes_end_with_one_line_and_exit_2(args, message, faces_folder, tmp_path):

@@ -43,13 +43,14 @@ def train(
     def echo(message: str) -> None:
         typer.echo(strategy.tag + message)
 
-    from ferkit.config import load_config
+    from ferkit.config import check_model_files, load_config
     from ferkit.data import load_data
 
     overrides = list(set_ or [])
     if model:
         overrides.append(f"Architecture={model}")
     configuration = load_config(config, overrides)
+    check_model_files(configuration)
     dataset = load_data(data, image_size=configuration.ImageSize, color_mode=configuration.ColorMode,
                         validation_split=configuration.ValidationSplit, seed=configuration.Seed)
     echo(f"Data: {dataset.source}: {len(dataset.labels)} images, classes {', '.join(dataset.class_names)}; "

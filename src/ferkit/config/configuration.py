@@ -173,6 +173,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return build_config(values)
 
 
+def check_model_files(config: Configuration) -> None:
+    """Stop early, naming the key, when `InitialWeights` or a `Teacher` names a model file that is not there.
+
+    Kept out of validation itself: a configuration stored inside a model stays valid after its teacher is gone.
+    """
+    teachers = [config.Teacher] if isinstance(config.Teacher, str) else list(config.Teacher or [])
+    for key, path in [("InitialWeights", config.InitialWeights), *(("Teacher", t) for t in teachers)]:
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"configuration key {key}={path!r}: model file not found")
+
+
 def save_config(config: Configuration, path: str | Path) -> Path:
     """Write the resolved configuration as YAML (atomically)."""
     path = Path(path)
