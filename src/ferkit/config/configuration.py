@@ -107,6 +107,11 @@ class Configuration(BaseModel):
         """Height and width of the images the network sees after cropping."""
         return self.CropSize or self.ImageSize
 
+    @property
+    def teacher_paths(self) -> list[str]:
+        """`Teacher` as a list of model files (empty when there is no teacher)."""
+        return [self.Teacher] if isinstance(self.Teacher, str) else list(self.Teacher or [])
+
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-ready values (pairs as lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.model_dump().items()}
@@ -153,17 +158,22 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+def read_yaml_file(path: str | Path, what: str, error: type[Exception]) -> Any:
+    """The parsed YAML in `path`; a missing file or bad YAML raises `error` with one line naming `what`."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Configuration:
     """Read a YAML config (or the defaults when `path` is None) and apply `Key=Value` overrides."""
     values: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        loaded = read_yaml_file(path, "config file", ConfigError)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of keys to values")
         values.update(loaded or {})
@@ -173,15 +183,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return build_config(values)
 
 
+def require_model_file(key: str, path: str) -> None:
+    """Raise ConfigError naming `key` when the model file `path` it refers to does not exist."""
+    if not Path(path).is_file():
+        raise ConfigError(f"configuration key {key}={path!r}: model file not found")
+
+
 def check_model_files(config: Configuration) -> None:
     """Stop early, naming the key, when `InitialWeights` or a `Teacher` names a model file that is not there.
 
     Kept out of validation itself: a configuration stored inside a model stays valid after its teacher is gone.
     """
-    teachers = [config.Teacher] if isinstance(config.Teacher, str) else list(config.Teacher or [])
-    for key, path in [("InitialWeights", config.InitialWeights), *(("Teacher", t) for t in teachers)]:
-        if path is not None and not Path(path).is_file():
-            raise ConfigError(f"configuration key {key}={path!r}: model file not found")
+    if config.InitialWeights is not None:
+        require_model_file("InitialWeights", config.InitialWeights)
+    for path in config.teacher_paths:
+        require_model_file("Teacher", path)
 
 
 def save_config(config: Configuration, path: str | Path) -> Path:

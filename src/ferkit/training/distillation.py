@@ -7,11 +7,10 @@ distillation), which passes on what the teachers learned about ambiguous faces t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import numpy as np
 
+from ferkit.config.configuration import require_model_file
 from ferkit.data.sources import LabeledData
 from ferkit.errors import ConfigError
 from ferkit.models.saving import load_model
@@ -21,8 +20,7 @@ TEACHER_BATCH = 256
 
 def _load_matching(path: str, key: str, data: LabeledData) -> keras.Model:
     """Load the model file named by configuration key `key` and check that it knows the data's classes."""
-    if not Path(path).is_file():
-        raise ConfigError(f"configuration key {key}={path!r}: model file not found")
+    require_model_file(key, path)
     model, metadata = load_model(path)
     if list(metadata.class_names) != list(data.class_names):
         raise ConfigError(

@@ -191,11 +191,10 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
     val_idx = data.split_indices("validation")
     keras.utils.set_random_seed(config.Seed)
     train_targets = targets_for(data, train_idx, config.SoftLabelWeight)
-    if config.Teacher:
-        teachers = config.Teacher if isinstance(config.Teacher, str) else ", ".join(config.Teacher)
-        print_fn(f"Distilling from {teachers} (TeacherWeight {config.TeacherWeight}).")
-        train_targets = distilled_targets(train_targets, teacher_probabilities(config.Teacher, data, train_idx),
-                                          config.TeacherWeight)
+    if config.teacher_paths:
+        print_fn(f"Distilling from {', '.join(config.teacher_paths)} (TeacherWeight {config.TeacherWeight}).")
+        train_targets = distilled_targets(
+            train_targets, teacher_probabilities(config.teacher_paths, data, train_idx), config.TeacherWeight)
     training_ds = strategy.shard_training(
         make_dataset(data.images[train_idx], train_targets,
                      config.BatchSize, training=True, augment=config.Augment, seed=config.Seed),

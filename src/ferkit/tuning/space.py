@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ferkit.config import Configuration
+from ferkit.config.configuration import read_yaml_file
 from ferkit.errors import ConfigError
 
 NOT_SEARCHABLE = {
@@ -235,12 +234,5 @@ def parse_space(spec: Any, base: Configuration, source: str = "search space") ->
 
 def load_space(path: str | Path, base: Configuration) -> SearchSpace:
     """Read and validate a search-space YAML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise SearchSpaceError(f"search space file not found: {path}")
-    try:
-        spec = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SearchSpaceError(f"search space file {path} is not valid YAML: {str(exc).splitlines()[0]}") \
-            from None
+    spec = read_yaml_file(path, "search space file", SearchSpaceError)
     return parse_space(spec, base, str(path))
