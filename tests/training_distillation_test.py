@@ -46,16 +46,16 @@ def test_teacher_with_other_classes_or_missing_file_is_refused(stage_one, fer_np
     _, _, model_path = stage_one
     fer = load_data(fer_npz)
     with pytest.raises(ConfigError, match=r"Teacher=.*classes .*differ"):
-        teacher_probabilities(str(model_path), fer, np.arange(4))
+        teacher_probabilities([str(model_path)], fer, np.arange(4))
     with pytest.raises(ConfigError, match=r"Teacher=.*not found"):
-        teacher_probabilities(str(tmp_path / "none.keras"), fer, np.arange(4))
+        teacher_probabilities([str(tmp_path / "none.keras")], fer, np.arange(4))
 
 
 def test_teacher_probabilities_average_the_image_and_its_mirror(stage_one):
     _, data, model_path = stage_one
     teacher, _ = load_model(model_path)
     indices = np.arange(0, 40, 3)
-    probabilities = teacher_probabilities(str(model_path), data, indices)
+    probabilities = teacher_probabilities([str(model_path)], data, indices)
     images = data.images[indices].astype("float32")
     expected = (np.asarray(teacher(images, training=False)) + np.asarray(teacher(images[:, :, ::-1],
                                                                                  training=False))) / 2
@@ -92,8 +92,8 @@ def test_several_teachers_are_averaged(stage_one, tmp_path):
     other = tmp_path / "other"
     train_or_load(config.with_updates(Seed=7), data, other, print_fn=lambda _: None, verbose=0)
     indices = np.arange(10)
-    first = teacher_probabilities(str(model_path), data, indices)
-    second = teacher_probabilities(str(other / "model.keras"), data, indices)
+    first = teacher_probabilities([str(model_path)], data, indices)
+    second = teacher_probabilities([str(other / "model.keras")], data, indices)
     assert not np.allclose(first, second, atol=1e-3)
     ensemble = teacher_probabilities([str(model_path), str(other / "model.keras")], data, indices)
     np.testing.assert_allclose(ensemble, (first + second) / 2, atol=1e-5)

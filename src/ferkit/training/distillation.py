@@ -42,10 +42,9 @@ def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> No
     model.set_weights(source.get_weights())
 
 
-def teacher_probabilities(teachers: str | list[str], data: LabeledData, indices: np.ndarray) -> np.ndarray:
-    """Class probabilities for `data.images[indices]`, averaged over the image and its mirror and, when
-    `teachers` names several model files, over the models (an ensemble teacher)."""
-    paths = [teachers] if isinstance(teachers, str) else list(teachers)
+def teacher_probabilities(paths: list[str], data: LabeledData, indices: np.ndarray) -> np.ndarray:
+    """Class probabilities for `data.images[indices]`, averaged over the image and its mirror and over the
+    teacher model files in `paths` (`Configuration.teacher_paths`; several make an ensemble teacher)."""
     total = np.zeros((len(indices), data.num_classes), dtype=np.float64)
     for path in paths:
         teacher = _load_matching(path, "Teacher", data)
