@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from distributed_support import epoch_lines, start, write_config, write_tiny_npz
 
-from ferkit.distributed.launcher import describe_exit, launch
+from ferkit.distributed.launcher import describe_exit, launch, likeliest_cause_first
 
 pytest.importorskip("jax")
 
@@ -106,3 +106,10 @@ def test_launcher_stops_the_others_when_one_rank_fails(capsys):
 def test_exit_descriptions():
     assert describe_exit(-signal.SIGKILL) == "was killed by SIGKILL"
     assert describe_exit(3) == "exited with status 3"
+
+
+def test_a_rank_killed_by_a_signal_is_named_before_the_peers_that_noticed_it():
+    """CI once saw rank 0's own exit (it noticed the lost peer) and rank 1's SIGKILL in the same poll."""
+    assert likeliest_cause_first([(0, 1), (1, -signal.SIGKILL)]) == [1, 0]
+    assert likeliest_cause_first([(2, 1), (1, 3)]) == [1, 2]
+    assert likeliest_cause_first([(3, -signal.SIGTERM), (1, -signal.SIGKILL), (0, 2)]) == [1, 3, 0]

@@ -134,17 +134,18 @@ def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, g
                 thread.start()
             ranks.append(_Rank(rank, process, threads))
             echo(f"launch: rank {rank} is pid {process.pid}")
-        failed = _wait_for_all_or_first_failure(ranks)
-        if failed is not None:
-            code = failed.process.returncode
+        failed = _wait_for_all_or_first_failures(ranks)
+        if failed:
+            code = failed[0].process.returncode
             _wait(ranks, grace)
             others = [r.rank for r in ranks if r.process.poll() is None]
             _stop(ranks)
+            what = "; ".join(f"rank {r.rank} (pid {r.process.pid}) {describe_exit(r.process.returncode)}"
+                             for r in failed)
             stopped = f"; stopped rank(s) {', '.join(map(str, others))} after {grace:g} s" if others else ""
             hint = " Run the same command again to resume from the last finished epoch." \
                 if command[0] == "train" else ""
-            echo_err(f"launch: rank {failed.rank} (pid {failed.process.pid}) {describe_exit(code)}{stopped}."
-                     + hint)
+            echo_err(f"launch: {what}{stopped}." + hint)
             return code if code > 0 else 1
         return 0
     except KeyboardInterrupt:
@@ -164,13 +165,26 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_for_all_or_first_failure(ranks: list[_Rank]) -> _Rank | None:
-    """Block until every rank exited successfully (None) or one rank failed (that rank)."""
+def _wait_for_all_or_first_failures(ranks: list[_Rank]) -> list[_Rank]:
+    """Block until every rank exited successfully ([]) or some failed (those seen failed, likeliest cause first)."""
     while True:
         codes = [r.process.poll() for r in ranks]
-        for r, code in zip(ranks, codes, strict=True):
-            if code not in (None, 0):
-                return r
+        failed = [(r.rank, code) for r, code in zip(ranks, codes, strict=True) if code not in (None, 0)]
+        if failed:
+            order = likeliest_cause_first(failed)
+            return sorted((r for r in ranks if r.rank in order), key=lambda r: order.index(r.rank))
         if all(code == 0 for code in codes):
-            return None
+            return []
         time.sleep(0.1)
+
+
+def likeliest_cause_first(failed: list[tuple[int, int]]) -> list[int]:
+    """Order the ranks seen failed in one poll so the probable cause comes first.
+
+    A rank killed by a signal (negative code) is taken as the cause over ranks that exited with a status,
+    because a rank that loses a peer notices it and exits by itself, often within the same 0.1 s poll.
+
+    Args:
+        failed: (rank, exit code) pairs, all codes non-zero.
+    """
+    return [rank for rank, code in sorted(failed, key=lambda pair: (pair[1] > 0, pair[0]))]
