@@ -13,6 +13,7 @@ import pytest
 from ferkit.cli.main import main
 from ferkit.data.sources import FER2013_CLASSES
 from ferkit.evaluation.calibration import apply_temperature
+from ferkit.evaluation.compare import mcnemar_exact
 from ferkit.evaluation.report import REPORT_FILES
 from ferkit.models.saving import ModelMetadata, read_metadata, save_model
 
@@ -22,7 +23,7 @@ SPLIT_SIZES = {"Training": 42, "PublicTest": 70, "PrivateTest": 70}
 PLANTED_DUPLICATES = 5
 
 
-def _brightness_model(sharpness: float):
+def _brightness_model(sharpness: float, centres: np.ndarray = CENTRES):
     """Predicts the class whose brightness centre is nearest the image's mean brightness."""
     import keras
     from keras import layers
@@ -33,7 +34,7 @@ def _brightness_model(sharpness: float):
     x = layers.GlobalAveragePooling2D()(x)
     dense = layers.Dense(K, activation="softmax")
     outputs = dense(x)
-    dense.set_weights([sharpness * CENTRES[None, :], -sharpness * CENTRES**2 / 2])
+    dense.set_weights([sharpness * centres[None, :], -sharpness * centres**2 / 2])
     return keras.Model(inputs, outputs)
 
 
@@ -228,3 +229,43 @@ def test_evaluate_with_a_detector_counts_images_without_a_face_as_wrong(model_fi
     assert metrics["accuracy"] <= 0.25
     assert np.array(metrics["confusion_matrix"]).sum() == 2
     assert "no face found" in stdout
+
+
+def test_mcnemar_exact_matches_the_binomial_tail():
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 5) == pytest.approx(1.0)
+    assert mcnemar_exact(0, 10) == pytest.approx(2 * 0.5**10)
+    assert mcnemar_exact(10, 0) == mcnemar_exact(0, 10)
+    assert mcnemar_exact(1, 9) == pytest.approx(2 * 11 / 2**10)  # P(X <= 1) = (1 + 10) / 1024, two-sided
+
+
+def test_compare_counts_the_images_each_model_alone_gets_right(
+        model_file, fer_like_npz, tmp_path, monkeypatch, capsys):
+    shifted = save_model(_brightness_model(sharpness=120.0, centres=CENTRES + 0.04), tmp_path / "shifted.keras",
+                         read_metadata(model_file))
+    out = tmp_path / "comparison.json"
+    code, stdout, _ = run_cli(monkeypatch, capsys, "compare", "--model", str(model_file), "--model", str(shifted),
+                              "--data", str(fer_like_npz), "--split", "PublicTest", "--json", str(out))
+    assert code == 0, stdout
+    comparison = json.loads(out.read_text())
+    assert comparison["split"] == "PublicTest" and comparison["n"] == SPLIT_SIZES["PublicTest"]
+
+    data = np.load(fer_like_npz)
+    public = data["usage"] == "PublicTest"
+    level = data["images"][public].mean(axis=(1, 2)) / 255
+    labels = data["labels"][public]
+    sharp_right = np.abs(level[:, None] - CENTRES[None]).argmin(axis=1) == labels  # the sharp model by hand
+    base, other = comparison["scores"]
+    assert base["accuracy"] == pytest.approx(sharp_right.mean(), abs=1.5 / len(labels))
+    assert base["only_baseline_right"] == base["only_this_right"] == 0 and base["p_value"] == 1.0
+    assert other["accuracy"] < base["accuracy"]  # its class boundaries sit off the data's
+    assert other["only_baseline_right"] > 0
+    assert base["accuracy"] - other["accuracy"] == pytest.approx(
+        (other["only_baseline_right"] - other["only_this_right"]) / comparison["n"])
+    assert other["p_value"] == pytest.approx(mcnemar_exact(other["only_baseline_right"], other["only_this_right"]))
+    assert "PublicTest (70 images)" in stdout and "McNemar" in stdout
+
+
+def test_compare_needs_two_models(model_file, fer_like_npz, monkeypatch, capsys):
+    code, _, err = run_cli(monkeypatch, capsys, "compare", "--model", str(model_file), "--data", str(fer_like_npz))
+    assert code == 2 and err.strip() == "error: compare needs at least two models, got 1"

@@ -10,6 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import typer  # noqa: E402
 
 from ferkit.cli import calibrate as calibrate_command  # noqa: E402
+from ferkit.cli import compare as compare_command  # noqa: E402
 from ferkit.cli import demo as demo_command  # noqa: E402
 from ferkit.cli import evaluate as evaluate_command  # noqa: E402
 from ferkit.cli import export as export_command  # noqa: E402
@@ -42,6 +43,7 @@ app.command("tune")(tune_command.tune)
 app.command("serve")(serve_command.serve)
 app.command("evaluate")(evaluate_command.evaluate)
 app.command("calibrate")(calibrate_command.calibrate)
+app.command("compare")(compare_command.compare)
 app.command("export")(export_command.export)
 app.command("demo")(demo_command.demo)
 

@@ -1,0 +1,38 @@
+"""`ferkit compare`: several models on the same images, each tested against the first (exact McNemar)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ferkit.cli.evaluate import Detector
+
+
+def compare(
+    model: Annotated[list[Path], typer.Option(
+        help="Model file; give it two or more times. The first is the baseline the others are tested against.")],
+    data: Annotated[str, typer.Option(help="Dataset in any format `ferkit train` reads (folder, FER-2013 "
+                                           ".csv, .npz).")],
+    split: Annotated[str | None, typer.Option(
+        help="Split name (PublicTest, test, val, ...) or role; default: the test split, else validation.")
+    ] = None,
+    detector: Annotated[Detector, typer.Option(
+        help="'none' uses images as given (pre-cropped faces); haar or mtcnn detect the face first.")
+    ] = Detector.none,
+    tta: Annotated[bool, typer.Option("--tta", help="Compare with flipped and shifted views averaged.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison to this JSON file.")
+                        ] = None,
+) -> None:
+    """Compare models on one split: accuracy, difference to the baseline, and whether it is significant."""
+    from ferkit.evaluation.compare import compare_models, format_comparison
+
+    comparison = compare_models(model, data, split=split, tta=tta, detector=detector.value)
+    typer.echo(format_comparison(comparison))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        temporary = json_out.with_name(json_out.name + ".tmp")
+        temporary.write_text(json.dumps(comparison.to_dict(), indent=2))
+        temporary.replace(json_out)
