@@ -16,9 +16,11 @@ class Detector(StrEnum):
 
 
 def evaluate(
-    model: Annotated[Path, typer.Option(help="Model file (.keras or .h5) written by ferkit.")],
     data: Annotated[str, typer.Option(help="Dataset in any format `ferkit train` reads (folder, FER-2013 "
                                            ".csv, .npz).")],
+    model: Annotated[Path | None, typer.Option(
+        help="Model file written by ferkit (.keras, .h5) or exported from one; default: the shipped model.")
+    ] = None,
     split: Annotated[str | None, typer.Option(
         help="Split name (PrivateTest, test, val, ...) or role; default: the test split, else validation.")
     ] = None,
@@ -34,8 +36,10 @@ def evaluate(
     """Evaluate a model: writes metrics.json, predictions.npz, confusion_matrix.png, reliability.png and
     wrong_examples.png, and prints per-class and headline metrics."""
     from ferkit.evaluation import evaluate_model, format_table, write_report
+    from ferkit.inference.predictor import default_model_path
 
-    result = evaluate_model(model, data, split=split, detector=detector.value, tta=tta, batch_size=batch_size)
+    result = evaluate_model(model or default_model_path(), data, split=split, detector=detector.value, tta=tta,
+                            batch_size=batch_size)
     write_report(result, out)
     typer.echo(format_table(result.metrics))
     typer.echo(f"Reports written to {out.resolve()}")
