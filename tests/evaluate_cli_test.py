@@ -284,3 +284,40 @@ def test_evaluate_without_a_model_scores_the_shipped_model(fer_like_npz, tmp_pat
     assert protocol["model_file"] == str(shipped.resolve())
     assert protocol["model_sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
     assert protocol["temperature"] == pytest.approx(read_metadata(shipped).temperature)
+
+
+def _optimizer_variables(path: Path) -> int:
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        (path.parent / "weights.h5").write_bytes(archive.read("model.weights.h5"))
+    with h5py.File(path.parent / "weights.h5") as weights:
+        if "optimizer" not in weights:
+            return 0
+        found = []
+        weights["optimizer"].visit(lambda name: found.append(name))
+        return len(found)
+
+
+def test_calibrate_writes_the_model_without_optimizer_state(fer_like_npz, tmp_path, monkeypatch, capsys):
+    """A trained model file keeps Adam's moments (to resume training); the calibrated one is for inference."""
+    import keras
+
+    model = _brightness_model(sharpness=120.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-6), loss="categorical_crossentropy")
+    model.fit(np.full((8, 48, 48, 1), 128, np.uint8), np.eye(K)[np.arange(8) % K], epochs=1, verbose=0)
+    trained = save_model(model, tmp_path / "trained" / "model.keras",
+                         ModelMetadata(class_names=list(FER2013_CLASSES), image_size=(48, 48)))
+    calibrated = tmp_path / "calibrated" / "model.keras"
+    code, _, _ = run_cli(monkeypatch, capsys, "calibrate", "--model", str(trained), "--data", str(fer_like_npz),
+                         "--out", str(calibrated))
+    assert code == 0
+    assert _optimizer_variables(trained) > 0 and _optimizer_variables(calibrated) == 0
+    assert calibrated.stat().st_size < trained.stat().st_size
+    faces = np.load(fer_like_npz)["images"][:16, ..., None]
+    from ferkit.models.saving import load_model
+
+    before, after = load_model(trained)[0], load_model(calibrated)[0]
+    assert np.array_equal(before.predict(faces, verbose=0), after.predict(faces, verbose=0))

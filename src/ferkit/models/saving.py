@@ -86,27 +86,6 @@ def read_metadata(path: str | Path) -> ModelMetadata | None:
     return ModelMetadata.from_json(text) if text else None
 
 
-def attach_metadata(path: str | Path, metadata: ModelMetadata) -> None:
-    """Rewrite an existing model file with `metadata` attached (atomically)."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if path.suffix == ".h5":
-            tmp.write_bytes(path.read_bytes())
-        else:
-            with zipfile.ZipFile(path) as source, zipfile.ZipFile(tmp, "w") as target:
-                for item in source.infolist():
-                    if item.filename != METADATA_ENTRY:
-                        target.writestr(item, source.read(item.filename))
-        _write_metadata(tmp, metadata)
-        tmp.chmod(0o644)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_model(model, path: str | Path, metadata: ModelMetadata) -> Path:
     """Save `model` with `metadata` to `path` (`.keras` or `.h5`), never leaving a half-written file."""
     path = Path(path)
