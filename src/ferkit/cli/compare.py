@@ -8,20 +8,15 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.evaluate import Detector
+from ferkit.cli.evaluate import DataOption, Detector, DetectorOption, SplitOption
 
 
 def compare(
     model: Annotated[list[Path], typer.Option(
         help="Model file; give it two or more times. The first is the baseline the others are tested against.")],
-    data: Annotated[str, typer.Option(help="Dataset in any format `ferkit train` reads (folder, FER-2013 "
-                                           ".csv, .npz).")],
-    split: Annotated[str | None, typer.Option(
-        help="Split name (PublicTest, test, val, ...) or role; default: the test split, else validation.")
-    ] = None,
-    detector: Annotated[Detector, typer.Option(
-        help="'none' uses images as given (pre-cropped faces); haar or mtcnn detect the face first.")
-    ] = Detector.none,
+    data: DataOption,
+    split: SplitOption = None,
+    detector: DetectorOption = Detector.none,
     tta: Annotated[bool, typer.Option("--tta", help="Compare with flipped and shifted views averaged.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison to this JSON file.")
                         ] = None,

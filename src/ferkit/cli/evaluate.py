@@ -15,18 +15,21 @@ class Detector(StrEnum):
     mtcnn = "mtcnn"
 
 
+DataOption = Annotated[str, typer.Option(help="Dataset in any format `ferkit train` reads (folder, FER-2013 "
+                                              ".csv, .npz).")]
+SplitOption = Annotated[str | None, typer.Option(
+    help="Split name (PrivateTest, PublicTest, test, val, ...) or role; default: the test split, else validation.")]
+DetectorOption = Annotated[Detector, typer.Option(
+    help="'none' uses images as given (pre-cropped faces); haar or mtcnn detect the face first.")]
+
+
 def evaluate(
-    data: Annotated[str, typer.Option(help="Dataset in any format `ferkit train` reads (folder, FER-2013 "
-                                           ".csv, .npz).")],
+    data: DataOption,
     model: Annotated[Path | None, typer.Option(
         help="Model file written by ferkit (.keras, .h5) or exported from one; default: the shipped model.")
     ] = None,
-    split: Annotated[str | None, typer.Option(
-        help="Split name (PrivateTest, test, val, ...) or role; default: the test split, else validation.")
-    ] = None,
-    detector: Annotated[Detector, typer.Option(
-        help="'none' uses images as given (pre-cropped faces); haar or mtcnn detect the face first.")
-    ] = Detector.none,
+    split: SplitOption = None,
+    detector: DetectorOption = Detector.none,
     tta: Annotated[bool, typer.Option("--tta", help="Average flipped and shifted views of each face.")
                    ] = False,
     out: Annotated[Path, typer.Option(help="Folder for metrics.json, predictions.npz and figures.")] = Path(
