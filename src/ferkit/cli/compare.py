@@ -23,11 +23,9 @@ def compare(
 ) -> None:
     """Compare models on one split: accuracy, difference to the baseline, and whether it is significant."""
     from ferkit.evaluation.compare import compare_models, format_comparison
+    from ferkit.evaluation.report import write_atomically
 
     comparison = compare_models(model, data, split=split, tta=tta, detector=detector.value)
     typer.echo(format_comparison(comparison))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        temporary = json_out.with_name(json_out.name + ".tmp")
-        temporary.write_text(json.dumps(comparison.to_dict(), indent=2))
-        temporary.replace(json_out)
+        write_atomically(json_out, lambda path: path.write_text(json.dumps(comparison.to_dict(), indent=2)))

@@ -171,8 +171,7 @@ def _wait_for_all_or_first_failures(ranks: list[_Rank]) -> list[_Rank]:
         codes = [r.process.poll() for r in ranks]
         failed = [(r.rank, code) for r, code in zip(ranks, codes, strict=True) if code not in (None, 0)]
         if failed:
-            order = likeliest_cause_first(failed)
-            return sorted((r for r in ranks if r.rank in order), key=lambda r: order.index(r.rank))
+            return [ranks[rank] for rank in likeliest_cause_first(failed)]
         if all(code == 0 for code in codes):
             return []
         time.sleep(0.1)

@@ -26,7 +26,9 @@ REPORT_FILES = ("metrics.json", "predictions.npz", "confusion_matrix.png", "reli
 WRONG_EXAMPLES = 24
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call `write(temporary path)` beside `path`, then rename it over `path`: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -35,10 +37,11 @@ def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
 
 
 def _save_figure(figure, path: Path) -> None:
-    _write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
     plt.close(figure)
 
 
@@ -130,9 +133,9 @@ def write_report(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics = result.metrics
     class_names = metrics["class_names"]
-    _write_atomically(out_dir / "metrics.json",
+    write_atomically(out_dir / "metrics.json",
                       lambda tmp: tmp.write_text(json.dumps(metrics, indent=2) + "\n"))
-    _write_atomically(out_dir / "predictions.npz", lambda tmp: np.savez_compressed(
+    write_atomically(out_dir / "predictions.npz", lambda tmp: np.savez_compressed(
         tmp, probabilities=result.probabilities, labels=result.labels, indices=result.indices,
         face_found=result.face_found, class_names=np.array(class_names)))
     plot_confusion_matrix(np.array(metrics["confusion_matrix"]), class_names,

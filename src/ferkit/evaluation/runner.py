@@ -239,7 +239,7 @@ def calibrate_model_file(model_path: str | Path, data_path: str | Path, destinat
     The fit starts from the raw probabilities (T = 1), so calibrating an already calibrated model refits T
     rather than compounding it. `destination` may equal `model_path`; it is replaced atomically.
     """
-    from ferkit.models.saving import load_model, save_model  # import Keras: only when a file is written
+    from ferkit.models.saving import save_model  # imports Keras, so only when a file is written
 
     model_path, destination = Path(model_path), Path(destination)
     if model_path.suffix not in (".keras", ".h5"):
@@ -260,7 +260,6 @@ def calibrate_model_file(model_path: str | Path, data_path: str | Path, destinat
         "method": "temperature scaling (NLL minimised)", "data": str(data.source), "split": split_name,
         "n": fit.n, "ece_before": fit.ece_before, "ece_after": fit.ece_after, "nll_before": fit.nll_before,
         "nll_after": fit.nll_after}})
-    model, _ = load_model(model_path)  # uncompiled: the calibrated file carries no optimizer state
-    save_model(model, destination, calibrated)
+    save_model(classifier.model, destination, calibrated)  # loaded uncompiled: no optimizer state is written
     return CalibrationOutcome(fit, split_name, float(metadata.temperature), destination,
                               fitted_on_test=split_name == data.roles.get("test"))

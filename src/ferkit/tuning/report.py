@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -13,24 +11,12 @@ import optuna
 import yaml
 
 from ferkit.config import Configuration
+from ferkit.evaluation.report import write_atomically
 from ferkit.tuning.space import SearchSpace
 
 STATES = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
           optuna.trial.TrialState.FAIL: "failed", optuna.trial.TrialState.RUNNING: "running",
           optuna.trial.TrialState.WAITING: "waiting"}
-
-
-def _write_atomically(path: Path, write) -> Path:
-    """Call `write(temporary_path)`, then rename the result onto `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(name))
-        os.replace(name, path)
-    finally:
-        Path(name).unlink(missing_ok=True)
-    return path
 
 
 def completed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -53,7 +39,7 @@ def write_best_config(study: optuna.Study, space: SearchSpace, base: Configurati
               f"# Searched keys: {', '.join(space.parameters)}.\n"
               f"# Train it with: ferkit train --config {path.name} --data ...\n")
     text = header + yaml.safe_dump(config.to_dict(), sort_keys=False)
-    return _write_atomically(path, lambda tmp: tmp.write_text(text))
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def trial_rows(study: optuna.Study, space: SearchSpace) -> list[dict]:
@@ -84,7 +70,7 @@ def write_trials_csv(rows: list[dict], path: Path) -> Path:
             writer.writerows(rows)
         tmp.write_text(buffer.getvalue())
 
-    return _write_atomically(path, write)
+    return write_atomically(path, write)
 
 
 def _cell(value) -> str:
@@ -131,6 +117,6 @@ def save_plots(study: optuna.Study, out_dir: Path) -> list[str]:
         figure = axes.figure
         figure.set_size_inches(8, 5)
         figure.tight_layout()
-        _write_atomically(out_dir / name, lambda tmp, fig=figure: fig.savefig(tmp, dpi=110, format="png"))
+        write_atomically(out_dir / name, lambda tmp, fig=figure: fig.savefig(tmp, dpi=110, format="png"))
         plt.close(figure)
     return notes
