@@ -98,3 +98,35 @@ def test_pipeline_batches_one_hot_and_soft_targets(fer_npz):
     assert targets.shape == (16, 7)
     batches = list(make_dataset(data.images[train], hard, batch_size=32, training=False))
     assert sum(len(b[0]) for b in batches) == len(train)
+
+
+def _roughness(images: np.ndarray) -> float:
+    """Mean squared difference between neighbouring pixels: high for sharp detail, low for blurred faces."""
+    return float(np.square(np.diff(images, axis=2)).mean())
+
+
+def test_degrade_quality_lowers_resolution_and_adds_noise_to_the_chosen_share():
+    from ferkit.data.pipeline import degrade_quality
+
+    faces = make_faces(10, seed=3)[0][:64].astype(np.float32)
+    untouched = degrade_quality(faces, seed=1, low_resolution_share=0.0, noise_share=0.0).numpy()
+    np.testing.assert_array_equal(untouched, faces)
+    low = degrade_quality(faces, seed=1, low_resolution_share=1.0, noise_share=0.0).numpy()
+    assert low.shape == faces.shape and _roughness(low) < 0.9 * _roughness(faces)
+    noisy = degrade_quality(faces, seed=1, low_resolution_share=0.0, noise_share=1.0).numpy()
+    assert noisy.min() >= 0 and noisy.max() <= 255
+    assert np.mean(np.abs(noisy - faces).reshape(64, -1).max(axis=1) > 0) > 0.9
+    mixed = degrade_quality(faces, seed=1).numpy()
+    changed = np.abs(mixed - faces).reshape(64, -1).max(axis=1) > 0
+    assert 0.2 < changed.mean() < 0.9
+
+
+def test_degrade_applies_to_training_batches_only(fer_npz):
+    data = load_data(fer_npz)
+    train = data.split_indices("train")[:32]
+    targets = targets_for(data, train)
+    plain = next(iter(make_dataset(data.images[train], targets, 32, training=False, degrade=True)))[0].numpy()
+    np.testing.assert_array_equal(plain, data.images[train].astype(np.float32))
+    degraded = next(iter(make_dataset(data.images[train], targets, 32, training=True, degrade=True, seed=5)))[0]
+    assert degraded.shape == (32, 48, 48, 1)
+    assert float(np.abs(np.sort(degraded.numpy().ravel()) - np.sort(plain.ravel())).max()) > 0

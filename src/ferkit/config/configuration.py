@@ -65,6 +65,7 @@ class Configuration(BaseModel):
     LabelSmoothing: float = Field(0.0, ge=0, lt=1)
     SoftLabelWeight: float = Field(0.0, ge=0, le=1)
     Augment: bool = False
+    DegradeQuality: bool = False
     CropSize: PairOfInts | None = None
     ClassWeights: bool = False
     InitialWeights: str | None = None

@@ -38,11 +38,41 @@ def augmenter(seed: int) -> tf.keras.Sequential:
     )
 
 
+LOW_RESOLUTION_SHARE = 0.4
+LOW_RESOLUTION_SCALE = (0.3, 0.9)
+NOISE_SHARE = 0.3
+MAX_NOISE_SIGMA = 10.0
+
+
+def degrade_quality(images: tf.Tensor, seed: int, low_resolution_share: float = LOW_RESOLUTION_SHARE,
+                    noise_share: float = NOISE_SHARE) -> tf.Tensor:
+    """Faces as other cameras and detectors deliver them: small or soft, and noisy.
+
+    A random `low_resolution_share` of a batch (float pixels 0..255) is rendered at a lower resolution (area
+    down-sampling by a factor drawn from `LOW_RESOLUTION_SCALE` per batch, then bilinear up-sampling back,
+    which blurs); independently, a random `noise_share` gets Gaussian noise of a sigma drawn up to
+    `MAX_NOISE_SIGMA` per image.
+    """
+    shape = tf.shape(images)
+    side = tf.cast(shape[1:3], tf.float32)
+    scale = tf.random.uniform([], *LOW_RESOLUTION_SCALE, seed=seed)
+    small_side = tf.maximum(tf.cast(tf.round(scale * side), tf.int32), 1)
+    low = tf.image.resize(tf.image.resize(images, small_side, method="area"), shape[1:3], method="bilinear")
+    per_image = [shape[0], 1, 1, 1]
+    images = tf.where(tf.random.uniform(per_image, seed=seed + 1) < low_resolution_share, low, images)
+    sigma = tf.random.uniform(per_image, 0, MAX_NOISE_SIGMA, seed=seed + 2) * tf.cast(
+        tf.random.uniform(per_image, seed=seed + 3) < noise_share, tf.float32)
+    return tf.clip_by_value(images + sigma * tf.random.normal(shape, seed=seed + 4), 0, 255)
+
+
 def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, training: bool,
-                 augment: bool = False, seed: int = 42, repeat: bool | None = None) -> tf.data.Dataset:
+                 augment: bool = False, seed: int = 42, repeat: bool | None = None,
+                 degrade: bool = False) -> tf.data.Dataset:
     """Batches of (float32 pixels 0..255, float32 targets); shuffled, repeated and augmented for training.
 
     Images stay uint8 in memory (cached) and are cast per batch, so a large set costs 1 byte per pixel.
+    `augment` adds geometric and photometric augmentation (`augmenter`), `degrade` lower resolution and
+    noise (`degrade_quality`); both apply to training batches only.
     """
     dataset = tf.data.Dataset.from_tensor_slices((images, targets)).cache()
     if training:
@@ -55,4 +85,6 @@ def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, train
         layer = augmenter(seed)
         dataset = dataset.map(lambda x, y: (tf.clip_by_value(layer(x, training=True), 0, 255), y),
                               num_parallel_calls=tf.data.AUTOTUNE)
+    if training and degrade:
+        dataset = dataset.map(lambda x, y: (degrade_quality(x, seed), y), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -197,7 +197,8 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
             train_targets, teacher_probabilities(config.teacher_paths, data, train_idx), config.TeacherWeight)
     training_ds = strategy.shard_training(
         make_dataset(data.images[train_idx], train_targets,
-                     config.BatchSize, training=True, augment=config.Augment, seed=config.Seed),
+                     config.BatchSize, training=True, augment=config.Augment, seed=config.Seed,
+                     degrade=config.DegradeQuality),
         config.BatchSize)
     validation_ds = strategy.shard_validation(
         make_dataset(data.images[val_idx], targets_for(data, val_idx), config.BatchSize, training=False),
