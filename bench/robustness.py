@@ -7,7 +7,8 @@ a change that helps on clean FER-2013 faces (a training stage, a recipe) costs r
 
     .venv/bin/python bench/robustness.py [MODEL ...] [--data PATH] [--split PublicTest] [--json FILE]
 
-Default models: the shipped model. Default split: PublicTest (the validation split, so the numbers may steer
+Default models: the shipped model; the `fer` package's default model is scored on the same views when it is
+installed (as in `bench/accuracy.py`). Default split: PublicTest (the validation split, so the numbers may steer
 choices). Exits 0 without measuring anything when the dataset is absent.
 """
 
@@ -16,7 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from accuracy import fer_python  # noqa: E402  (bench/accuracy.py, beside this script)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
@@ -85,18 +89,39 @@ CORRUPTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def score(model_path: Path, images: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Top-1 (%) of one model on the clean images and under each corruption."""
+def corrupted_views(images: np.ndarray) -> dict[str, np.ndarray]:
+    """(N, H, W) uint8 faces → the clean faces and each corruption of them, by name."""
+    return {"clean": images, **{name: corrupt(images) for name, corrupt in CORRUPTIONS.items()}}
+
+
+def with_mean(accuracy: dict[str, float]) -> dict[str, float]:
+    return {**accuracy, "mean over corruptions": float(np.mean([accuracy[name] for name in CORRUPTIONS]))}
+
+
+def score(model_path: Path, views: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """Top-1 (%) of one ferkit model on each view."""
     from ferkit.evaluation.runner import load_evaluation_classifier, predict_in_batches
 
     classifier = load_evaluation_classifier(model_path)
-    views = {"clean": images, **{name: corrupt(images) for name, corrupt in CORRUPTIONS.items()}}
     accuracy = {}
     for name, view in views.items():
         probabilities = predict_in_batches(classifier.raw_proba, view[..., None], BATCH, tta=False)
         accuracy[name] = float(100 * np.mean(probabilities.argmax(axis=1) == labels))
-    accuracy["mean over corruptions"] = float(np.mean([accuracy[name] for name in CORRUPTIONS]))
-    return accuracy
+    return with_mean(accuracy)
+
+
+def score_fer(python: str, views: dict[str, np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """Top-1 (%) of the `fer` package's default model on each view, classified by `bench/accuracy.py`'s fer
+    worker in the interpreter `python` (fer's own preprocessing; its classes are FER-2013's, in order)."""
+    with tempfile.TemporaryDirectory() as workdir:
+        images_path, out_path = Path(workdir) / "faces.npz", Path(workdir) / "probabilities.npz"
+        np.savez(images_path, images=np.concatenate(list(views.values())))
+        subprocess.run([python, str(Path(__file__).with_name("accuracy.py")), "--fer-worker", str(images_path),
+                        str(out_path)], check=True,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+        predicted = np.load(out_path)["probabilities"].argmax(axis=1).reshape(len(views), -1)
+    return with_mean({name: float(100 * np.mean(row == labels)) for name, row in zip(views, predicted,
+                                                                                      strict=True)})
 
 
 def main() -> int:
@@ -105,6 +130,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--split", default="PublicTest")
     parser.add_argument("--json", type=Path, help="also write the table here")
+    parser.add_argument("--fer-python", help="an interpreter where the fer package imports (default: this one "
+                        "or runs/fer-venv, as bench/accuracy.py; fer's row is left out when none works)")
     args = parser.parse_args()
     if not args.data.exists():
         print(f"{args.data} not found: nothing to measure")
@@ -119,9 +146,13 @@ def main() -> int:
     images, labels = data.images[indices][..., 0], data.labels[indices]
     print(f"{split}: {len(indices)} faces, single crop, each corruption applied to every face")
 
-    table = {str(path): score(path, images, labels) for path in args.models}
+    views = corrupted_views(images)
+    table = {f"{path.parent.name}/{path.name}": score(path, views, labels) for path in args.models}
+    python = fer_python(args.fer_python)
+    if python:
+        table["fer package (mini-Xception)"] = score_fer(python, views, labels)
     rows = next(iter(table.values())).keys()
-    names = [Path(path).parent.name + "/" + Path(path).name for path in table]
+    names = list(table)
     print(f"{'view':28s}" + "".join(f"{name[-34:]:>36s}" for name in names))
     for row in rows:
         print(f"{row:28s}" + "".join(f"{table[path][row]:35.2f}%" for path in table))
