@@ -49,7 +49,7 @@ def _affine(images: np.ndarray, angle: float, scale: float) -> np.ndarray:
 
 
 def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    _, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
 
 
@@ -151,11 +151,9 @@ def main() -> int:
     python = fer_python(args.fer_python)
     if python:
         table["fer package (mini-Xception)"] = score_fer(python, views, labels)
-    rows = next(iter(table.values())).keys()
-    names = list(table)
-    print(f"{'view':28s}" + "".join(f"{name[-34:]:>36s}" for name in names))
-    for row in rows:
-        print(f"{row:28s}" + "".join(f"{table[path][row]:35.2f}%" for path in table))
+    print(f"{'view':28s}" + "".join(f"{name[-34:]:>36s}" for name in table))
+    for row in next(iter(table.values())):
+        print(f"{row:28s}" + "".join(f"{scores[row]:35.2f}%" for scores in table.values()))
     if args.json:
         args.json.write_text(json.dumps({"split": split, "top1_percent": table}, indent=2))
     return 0
