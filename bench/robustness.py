@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -27,10 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from accuracy import fer_python  # noqa: E402  (bench/accuracy.py, beside this script)
+from accuracy import DEFAULT_DATA, REPO, fer_python, run_fer_worker  # noqa: E402  (bench/accuracy.py)
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 DEFAULT_MODELS = [REPO / "src" / "ferkit" / "weights" / "fervgg.keras"]
 BATCH = 256
 SEED = 0
@@ -114,12 +111,8 @@ def score_fer(python: str, views: dict[str, np.ndarray], labels: np.ndarray) -> 
     """Top-1 (%) of the `fer` package's default model on each view, classified by `bench/accuracy.py`'s fer
     worker in the interpreter `python` (fer's own preprocessing; its classes are FER-2013's, in order)."""
     with tempfile.TemporaryDirectory() as workdir:
-        images_path, out_path = Path(workdir) / "faces.npz", Path(workdir) / "probabilities.npz"
-        np.savez(images_path, images=np.concatenate(list(views.values())))
-        subprocess.run([python, str(Path(__file__).with_name("accuracy.py")), "--fer-worker", str(images_path),
-                        str(out_path)], check=True,
-                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
-        predicted = np.load(out_path)["probabilities"].argmax(axis=1).reshape(len(views), -1)
+        probabilities, _ = run_fer_worker(python, np.concatenate(list(views.values())), Path(workdir))
+    predicted = probabilities.argmax(axis=1).reshape(len(views), -1)
     return with_mean({name: float(100 * np.mean(row == labels)) for name, row in zip(views, predicted,
                                                                                       strict=True)})
 
