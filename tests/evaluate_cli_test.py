@@ -321,3 +321,16 @@ def test_calibrate_writes_the_model_without_optimizer_state(fer_like_npz, tmp_pa
 
     before, after = load_model(trained)[0], load_model(calibrated)[0]
     assert np.array_equal(before.predict(faces, verbose=0), after.predict(faces, verbose=0))
+
+
+def test_calibrate_auto_reports_the_objective_it_chose(model_file, fer_like_npz, tmp_path, monkeypatch, capsys):
+    calibrated = tmp_path / "auto.keras"
+    code, stdout, _ = run_cli(monkeypatch, capsys, "calibrate", "--model", str(model_file), "--data",
+                              str(fer_like_npz), "--split", "PublicTest", "--objective", "auto",
+                              "--out", str(calibrated))
+    assert code == 0
+    record = read_metadata(calibrated).extra["calibration"]
+    assert record["objective"] == "auto"
+    chosen = min(record["held_out_ece"], key=record["held_out_ece"].get)
+    assert record["method"] == f"temperature scaling ({chosen.upper()} minimised)"
+    assert f"-> {chosen}" in stdout

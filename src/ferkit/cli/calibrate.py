@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+class Objective(StrEnum):
+    """`ferkit.evaluation.calibration.OBJECTIVES`, spelled out so `--help` need not import scikit-learn."""
+
+    nll = "nll"
+    ece = "ece"
+    auto = "auto"
 
 
 def calibrate(
@@ -16,15 +25,23 @@ def calibrate(
     out: Annotated[Path | None, typer.Option(help="Calibrated model file to write (default: "
                                                   "<model>.calibrated.keras beside the model).")] = None,
     batch_size: Annotated[int, typer.Option(help="Images per classifier call.")] = 256,
+    objective: Annotated[Objective, typer.Option(help="What the temperature minimises on the split: nll, ece, "
+                                                      "or auto (the one with the lower ECE on held-out halves "
+                                                      "of the split).")] = Objective.nll,
 ) -> None:
-    """Fit temperature scaling by minimising NLL, write the calibrated copy and print ECE before/after."""
+    """Fit temperature scaling on a split, write the calibrated copy and print ECE and NLL before/after."""
     from ferkit.evaluation.runner import calibrate_model_file
 
     destination = out or model.with_name(f"{model.stem}.calibrated{model.suffix}")
-    outcome = calibrate_model_file(model, data, destination, split=split, batch_size=batch_size)
+    outcome = calibrate_model_file(model, data, destination, split=split, batch_size=batch_size,
+                                   objective=objective.value)
     fit = outcome.fit
+    if fit.held_out_ece:
+        typer.echo("Held-out ECE (2-fold, repeated) by objective: "
+                   + ", ".join(f"{name} {value:.4f}" for name, value in fit.held_out_ece.items())
+                   + f" -> {fit.objective}")
     typer.echo(f"Fitted on {outcome.split!r} of {data} ({fit.n} images): temperature {fit.temperature:.4f} "
-               f"(was {outcome.previous_temperature:.4f}).")
+               f"({fit.objective.upper()} minimised; was {outcome.previous_temperature:.4f}).")
     typer.echo(f"ECE (15 bins): {fit.ece_before:.4f} -> {fit.ece_after:.4f}   "
                f"NLL: {fit.nll_before:.4f} -> {fit.nll_after:.4f}")
     typer.echo(f"Calibrated model written to {destination}")

@@ -230,8 +230,10 @@ class CalibrationOutcome:
 
 
 def calibrate_model_file(model_path: str | Path, data_path: str | Path, destination: str | Path,
-                         split: str = "validation", batch_size: int = 256) -> CalibrationOutcome:
-    """Fit a temperature on a split and write the model for inference with it stored in the metadata.
+                         split: str = "validation", batch_size: int = 256,
+                         objective: str = "nll") -> CalibrationOutcome:
+    """Fit a temperature on a split (by `objective`, see `fit_temperature`) and write the model for inference
+    with it stored in the metadata.
 
     The written file holds the weights without the optimizer's state (a third of the size for Adam), since a
     calibrated model is a finished one; a run can still start from it through `InitialWeights`.
@@ -255,10 +257,11 @@ def calibrate_model_file(model_path: str | Path, data_path: str | Path, destinat
         raise DataError(f"{data.source}: split {split_name!r} is empty")
     labels = _labels_in_model_order(data, list(metadata.class_names))[indices]
     raw = predict_in_batches(classifier.raw_proba, data.images[indices], batch_size, tta=False)
-    fit = fit_temperature(raw, labels)
+    fit = fit_temperature(raw, labels, objective)
     calibrated = replace(metadata, temperature=fit.temperature, extra={**metadata.extra, "calibration": {
-        "method": "temperature scaling (NLL minimised)", "data": str(data.source), "split": split_name,
-        "n": fit.n, "ece_before": fit.ece_before, "ece_after": fit.ece_after, "nll_before": fit.nll_before,
+        "method": f"temperature scaling ({fit.objective.upper()} minimised)", "objective": objective,
+        "held_out_ece": fit.held_out_ece, "data": str(data.source), "split": split_name, "n": fit.n,
+        "ece_before": fit.ece_before, "ece_after": fit.ece_after, "nll_before": fit.nll_before,
         "nll_after": fit.nll_after}})
     save_model(classifier.model, destination, calibrated)  # loaded uncompiled: no optimizer state is written
     return CalibrationOutcome(fit, split_name, float(metadata.temperature), destination,
