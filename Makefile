@@ -51,7 +51,7 @@ default-model: setup
 	$(BIN)/ferkit train --config configs/fervgg-stage1-finetune.yaml --data $(FER2013) --out runs/fervgg-stage1-finetune
 	$(BIN)/ferkit train --config configs/fervgg-ensemble-cycle.yaml --data $(FER2013) --out runs/fervgg-ensemble-cycle
 	$(BIN)/ferkit train --config configs/fervgg-ensemble-distill.yaml --data $(FER2013) --out runs/fervgg-ensemble-distill
-	$(BIN)/ferkit calibrate --model runs/fervgg-ensemble-distill/model.keras --data $(FER2013) --split PublicTest \
+	$(BIN)/ferkit calibrate --model runs/fervgg-ensemble-distill/model.keras --data $(FER2013) --split PublicTest --objective auto \
 	  --out runs/fervgg-ensemble-distill/fervgg.keras
 
 clean:

@@ -43,3 +43,4 @@ def test_each_stage_starts_from_and_learns_from_earlier_stages_only():
         finished.add(f"{option(command, '--out')}/model.keras")
     assert option(commands[-1], "--model") == f"{option(trains[-1], '--out')}/model.keras"
     assert option(commands[-1], "--split") == "PublicTest"
+    assert option(commands[-1], "--objective") == "auto"
