@@ -48,9 +48,13 @@ def photo() -> bytes:
 
 
 def open_upload(base: str, headers: str, body: bytes = b"") -> socket.socket:
-    """A raw connection that sends request headers and the start of a body, then waits."""
+    """A raw connection that sends request headers and the start of a body, then waits.
+
+    Its reads may wait well past BODY_TIMEOUT: the server's 408 comes BODY_TIMEOUT after the upload began, and
+    a read timeout equal to it would race the server's clock.
+    """
     port = int(base.rsplit(":", 1)[1])
-    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    connection = socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT + 30)
     connection.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode() + body)
     return connection
 
