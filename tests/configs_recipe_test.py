@@ -44,3 +44,19 @@ def test_each_stage_starts_from_and_learns_from_earlier_stages_only():
     assert option(commands[-1], "--model") == f"{option(trains[-1], '--out')}/model.keras"
     assert option(commands[-1], "--split") == "PublicTest"
     assert option(commands[-1], "--objective") == "auto"
+
+
+def test_committed_checkpoints_are_finished_stages_of_the_chain():
+    from ferkit.config.configuration import build_config
+    from ferkit.models.saving import read_metadata
+
+    stages = {Path(option(command, "--out")).name: option(command, "--config")
+              for command in recipe_commands() if command[0] == "train"}
+    checkpoints = sorted((REPO / "checkpoints").glob("*.keras"))
+    assert checkpoints, "the recipe is longer than a session, so its long stages must be committed"
+    for checkpoint in checkpoints:
+        assert checkpoint.stem in stages, f"{checkpoint.name} is not the output of a default-model stage"
+        trained_with = build_config(read_metadata(checkpoint).config)
+        configured = load_config(REPO / stages[checkpoint.stem])
+        assert trained_with.to_dict() == {**configured.to_dict(), "NoOfClasses": trained_with.NoOfClasses}, (
+            f"{checkpoint.name} was trained with another configuration than {stages[checkpoint.stem]}")
