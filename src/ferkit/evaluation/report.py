@@ -82,8 +82,8 @@ def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, ece: float |
         top.bar(centres[filled], table.accuracy[filled], width=width * 0.95, color="tab:blue",
                 label="accuracy")
         top.bar(centres[filled], table.confidence[filled] - table.accuracy[filled],
-                bottom=table.accuracy[filled], width=width * 0.95, color="tab:red", alpha=0.3,
-                label="gap to confidence")
+                bottom=table.accuracy[filled], width=width * 0.95, fill=False, edgecolor="tab:red",
+                hatch="///", linewidth=0.8, label="gap to confidence")
         bottom.bar(centres, table.counts / table.counts.sum(), width=width * 0.95, color="grey")
     top.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     top.set_ylabel("accuracy")
