@@ -135,3 +135,15 @@ def test_killed_run_resumes_at_the_epoch_it_reached(tmp_path, faces_folder):
     assert epochs == list(range(6)), epochs
     assert f"Epoch {done_before + 1}/6" in finished.stdout
     assert (out / "model.keras").is_file()
+
+
+def test_augmented_run_is_reproducible(tmp_path, faces_folder):
+    """Two runs of one config with augmentation, degradation and dropout end with the same weights."""
+    config = load_config(None, ["Architecture=fervgg", "NoOfFilters=4", "ImageSize=[48,48]", "CropSize=[44,44]",
+                                "BatchSize=16", "NoOfEpochs=2", "Augment=true", "DegradeQuality=true",
+                                "Optimizer=adamw", "Seed=7"])
+    data = load_data(faces_folder, image_size=(48, 48))
+    runs = [train_or_load(config, data, tmp_path / name, verbose=0, print_fn=lambda _: None).model
+            for name in ("first", "second")]
+    for one, other in zip(runs[0].get_weights(), runs[1].get_weights(), strict=True):
+        np.testing.assert_array_equal(one, other)
