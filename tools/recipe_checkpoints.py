@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from ferkit.config.configuration import build_config, save_config
-from ferkit.errors import FerkitError
+from ferkit.errors import FerkitError, ModelFileError
 from ferkit.models.saving import load_model, read_metadata, save_model
 
 RUNS = Path("runs")
@@ -45,7 +45,7 @@ def restore(runs: Path = RUNS, checkpoints: Path = CHECKPOINTS) -> list[Path]:
             continue
         metadata = read_metadata(checkpoint)
         if metadata is None:
-            raise FerkitError(f"{checkpoint} has no ferkit metadata; it is not a recipe checkpoint")
+            raise ModelFileError(f"{checkpoint} has no ferkit metadata; it is not a recipe checkpoint")
         target.parent.mkdir(parents=True, exist_ok=True)
         save_config(build_config(metadata.config), target.parent / "config.yaml")
         partial = target.with_name(".model.keras.restoring")
