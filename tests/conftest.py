@@ -16,6 +16,12 @@ SHARED_FER2013 = Path(__file__).resolve().parents[1].parent / "shared" / "datase
 
 
 @pytest.fixture(scope="session")
+def tiny_fervgg() -> list[str]:
+    """`--set` overrides for a fervgg small enough to train in seconds (the shipped recipe's optimizer)."""
+    return ["Architecture=fervgg", "NoOfFilters=4", "ImageSize=[48,48]", "CropSize=[44,44]", "Optimizer=adamw"]
+
+
+@pytest.fixture(scope="session")
 def faces_folder(tmp_path_factory) -> Path:
     """root/<class>/*.png with 60 drawn 48x48 faces per class (4 classes)."""
     return write_image_folder(tmp_path_factory.mktemp("faces") / "data", per_class=60, size=48, seed=3)

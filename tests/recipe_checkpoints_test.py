@@ -24,11 +24,10 @@ def tool():
 
 
 @pytest.fixture(scope="module")
-def finished_stage(tmp_path_factory, faces_folder):
+def finished_stage(tmp_path_factory, faces_folder, tiny_fervgg):
     """runs/stage1 of a one-epoch tiny fervgg run, as `ferkit train` leaves it (optimizer state included)."""
     runs = tmp_path_factory.mktemp("runs")
-    config = load_config(None, ["Architecture=fervgg", "NoOfFilters=4", "ImageSize=[48,48]", "CropSize=[44,44]",
-                                "NoOfEpochs=1", "BatchSize=32", "Optimizer=adamw", "Seed=1"])
+    config = load_config(None, [*tiny_fervgg, "NoOfEpochs=1", "BatchSize=32", "Seed=1"])
     data = load_data(faces_folder, image_size=(48, 48), validation_split=0.2, seed=1)
     train_or_load(config, data, runs / "stage1", print_fn=lambda message: None, verbose=0)
     return runs, config, data

@@ -137,11 +137,10 @@ def test_killed_run_resumes_at_the_epoch_it_reached(tmp_path, faces_folder):
     assert (out / "model.keras").is_file()
 
 
-def test_augmented_run_is_reproducible(tmp_path, faces_folder):
+def test_augmented_run_is_reproducible(tmp_path, faces_folder, tiny_fervgg):
     """Two runs of one config with augmentation, degradation and dropout end with the same weights."""
-    config = load_config(None, ["Architecture=fervgg", "NoOfFilters=4", "ImageSize=[48,48]", "CropSize=[44,44]",
-                                "BatchSize=16", "NoOfEpochs=2", "Augment=true", "DegradeQuality=true",
-                                "Optimizer=adamw", "Seed=7"])
+    config = load_config(None, [*tiny_fervgg, "BatchSize=16", "NoOfEpochs=2", "Augment=true",
+                                "DegradeQuality=true", "Seed=7"])
     data = load_data(faces_folder, image_size=(48, 48))
     runs = [train_or_load(config, data, tmp_path / name, verbose=0, print_fn=lambda _: None).model
             for name in ("first", "second")]
