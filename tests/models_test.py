@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ferkit.config import load_config
-from ferkit.errors import ModelFileError
+from ferkit.errors import ConfigError, ModelFileError
 from ferkit.models import available, build_model
 from ferkit.models.saving import ModelMetadata, load_model, read_metadata, save_model
 
@@ -13,7 +13,7 @@ LENET_LAYERS = ["Resizing", "Rescaling", "Conv2D", "BatchNormalization", "MaxPoo
 
 
 def test_registry_has_spec_and_default_models():
-    assert {"lenet", "fervgg"} <= set(available())
+    assert {"lenet", "fervgg", "ferres"} <= set(available())
 
 
 @pytest.mark.parametrize(
@@ -59,9 +59,35 @@ def test_fervgg_builds_and_crops():
     assert out.shape == (2, 7)
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_save_load_round_trip_gives_identical_predictions(tmp_path, suffix):
-    config = load_config(None, ["ImageSize=[32,32]"])
+def test_ferres_is_residual_gated_and_crops():
+    config = load_config("configs/ferres.yaml")
+    model = build_model(config, 7)
+    assert model.get_layer("center_crop").output.shape[1:3] == (44, 44)
+    assert model.get_layer("block3_out").output.shape[1:] == (6, 6, 256)
+    assert [layer.name for layer in model.layers if isinstance(layer, keras.layers.Add)] == [
+        "block1_add", "block2_add", "block3_add"]
+    assert model.count_params() < 5_000_000
+    images = np.random.default_rng(2).uniform(0, 255, (3, 48, 48, 1)).astype("float32")
+    gate = keras.Model(model.input, model.get_layer("block2_se_excite").output)(images)
+    gate = keras.ops.convert_to_numpy(gate)
+    assert gate.shape == (3, 1, 1, 128) and 0 < gate.min() and gate.max() < 1
+    probabilities = keras.ops.convert_to_numpy(model(images))
+    assert probabilities.shape == (3, 7)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("architecture", "needed"), [("fervgg", 16), ("ferres", 8)])
+def test_too_small_inputs_are_refused_when_configured(architecture, needed):
+    load_config(None, [f"Architecture={architecture}", f"ImageSize=[{needed},{needed}]"])
+    with pytest.raises(ConfigError, match=f"too small.*at least {needed} pixels"):
+        load_config(None, [f"Architecture={architecture}", f"ImageSize=[{needed + 4},{needed + 4}]",
+                           f"CropSize=[{needed - 1},{needed}]"])
+
+
+@pytest.mark.parametrize(("suffix", "architecture"),
+                         [(".keras", "lenet"), (".h5", "lenet"), (".keras", "fervgg"), (".keras", "ferres")])
+def test_save_load_round_trip_gives_identical_predictions(tmp_path, suffix, architecture):
+    config = load_config(None, ["ImageSize=[32,32]", f"Architecture={architecture}", "NoOfFilters=4"])
     model = build_model(config, 4)
     metadata = ModelMetadata(class_names=["a", "b", "c", "d"], image_size=(32, 32), config=config.to_dict())
     path = save_model(model, tmp_path / f"model{suffix}", metadata)

@@ -41,7 +41,7 @@ def register(name: str, check: Callable[[Configuration], None] = lambda config: 
 
 
 def available() -> list[str]:
-    from ferkit.models import fervgg, lenet  # noqa: F401  (registers the architectures)
+    from ferkit.models import ferres, fervgg, lenet  # noqa: F401  (registers the architectures)
 
     return sorted(_REGISTRY)
 
