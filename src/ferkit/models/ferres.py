@@ -13,6 +13,7 @@ its input to `CropSize`.
 
 from __future__ import annotations
 
+from ferkit.models.blocks import check_halvings, classifier_head, cropped_input, l2_regularizer
 from ferkit.models.registry import register
 
 BLOCKS = 3
@@ -20,12 +21,7 @@ SQUEEZE_RATIO = 8
 
 
 def check(config) -> None:
-    height, width = config.input_size
-    if min(height, width) < 2 ** BLOCKS:
-        raise ValueError(
-            f"input size {[height, width]} is too small for {BLOCKS} downsampling blocks "
-            f"(need at least {2 ** BLOCKS} pixels per side)"
-        )
+    check_halvings(config, BLOCKS, "downsampling blocks")
 
 
 def _residual_block(x, filters: int, name: str, l2):
@@ -56,23 +52,14 @@ def _residual_block(x, filters: int, name: str, l2):
 def build_ferres(config, num_classes: int):
     """The residual network for `config` (see the module docstring); `NoOfFilters` is the stem's width."""
     import keras  # imported here so that validating a configuration does not load TensorFlow
-    from keras import layers, regularizers
+    from keras import layers
 
-    height, width = config.ImageSize
-    crop_height, crop_width = config.input_size
-    l2 = regularizers.L2(config.RegularizationRate) if config.RegularizationRate else None
-
-    inputs = keras.Input(shape=(None, None, config.channels), name="image")
-    x = layers.Resizing(height, width, name="resize")(inputs)
-    x = layers.CenterCrop(crop_height, crop_width, name="center_crop")(x)
-    x = layers.Rescaling(1.0 / 255, name="rescale")(x)
+    l2 = l2_regularizer(config)
+    inputs, x = cropped_input(config)
     x = layers.Conv2D(config.NoOfFilters, 3, padding="same", use_bias=False, kernel_regularizer=l2,
                       name="stem_conv")(x)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for block in range(BLOCKS):
         x = _residual_block(x, config.NoOfFilters * 2 ** (block + 1), f"block{block + 1}", l2)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    x = layers.Dropout(config.DropOutRate, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=l2, name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="ferres")
+    return keras.Model(inputs, classifier_head(x, config, num_classes, l2), name="ferres")

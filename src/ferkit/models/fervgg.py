@@ -8,34 +8,24 @@ inference feeds the face as framed, with no separate crop step to get wrong.
 
 from __future__ import annotations
 
+from ferkit.models.blocks import check_halvings, classifier_head, cropped_input, l2_regularizer
 from ferkit.models.registry import register
 
 STAGE_DEPTHS = (1, 2, 2, 2)
 
 
 def check(config) -> None:
-    height, width = config.input_size
-    if min(height, width) < 2 ** len(STAGE_DEPTHS):
-        raise ValueError(
-            f"input size {[height, width]} is too small for {len(STAGE_DEPTHS)} pooling stages "
-            f"(need at least {2 ** len(STAGE_DEPTHS)} pixels per side)"
-        )
+    check_halvings(config, len(STAGE_DEPTHS), "pooling stages")
 
 
 @register("fervgg", check=check)
 def build_fervgg(config, num_classes: int):
     """The default network for `config` (see the module docstring); `NoOfFilters` is the first stage's width."""
     import keras  # imported here so that validating a configuration does not load TensorFlow
-    from keras import layers, regularizers
+    from keras import layers
 
-    height, width = config.ImageSize
-    crop_height, crop_width = config.input_size
-    l2 = regularizers.L2(config.RegularizationRate) if config.RegularizationRate else None
-
-    inputs = keras.Input(shape=(None, None, config.channels), name="image")
-    x = layers.Resizing(height, width, name="resize")(inputs)
-    x = layers.CenterCrop(crop_height, crop_width, name="center_crop")(x)
-    x = layers.Rescaling(1.0 / 255, name="rescale")(x)
+    l2 = l2_regularizer(config)
+    inputs, x = cropped_input(config)
     for stage, depth in enumerate(STAGE_DEPTHS):
         filters = config.NoOfFilters * 2**stage
         for index in range(depth):
@@ -46,7 +36,4 @@ def build_fervgg(config, num_classes: int):
             x = layers.BatchNormalization(name=f"stage{stage + 1}_bn{index + 1}")(x)
             x = layers.ReLU(name=f"stage{stage + 1}_relu{index + 1}")(x)
         x = layers.MaxPool2D(name=f"stage{stage + 1}_pool")(x)
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
-    x = layers.Dropout(config.DropOutRate, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=l2, name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="fervgg")
+    return keras.Model(inputs, classifier_head(x, config, num_classes, l2), name="fervgg")
