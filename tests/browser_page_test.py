@@ -155,6 +155,23 @@ def test_uploaded_photo_shows_box_label_and_probabilities(browser, base_url, pho
     assert not outside and not errors, (outside, errors)
 
 
+def test_highlighted_bar_is_the_faces_emotion_when_rounded_probabilities_tie(browser, base_url, photos):
+    """The JSON rounds probabilities to 4 decimals, so two classes can arrive equal; the chart must still
+    highlight the class the server chose (an untrained model once showed "sad" in the label, "angry" in the chart)."""
+    page, _, _ = open_page(browser, base_url)
+    tied = {name: 0.1 for name in FER_CLASSES} | {FER_CLASSES[0]: 0.2, FER_CLASSES[-1]: 0.2}
+    answer = {"file": "astronaut.jpg", "image": {"width": 512, "height": 512},
+              "faces": [{"box": [180, 60, 120, 120], "emotion": FER_CLASSES[-1], "confidence": 0.2,
+                         "probabilities": tied}]}
+    page.route("**/v1/predict", lambda route: route.fulfill(status=200, content_type="application/json",
+                                                           body=json.dumps(answer)))
+    page.set_input_files("#file-input", str(photos["astronaut"]))
+    page.wait_for_selector("#face-list li")
+    assert LABEL.search(page.inner_text("#face-list li")).group(1) == FER_CLASSES[-1]
+    assert page.get_attribute("#chart .bar-row.best", "data-emotion") == FER_CLASSES[-1]
+    assert page.locator("#chart .bar-row.best").count() == 1
+
+
 def test_box_is_drawn_where_the_face_is_and_clicking_selects_it(browser, base_url, photos):
     page, _, _ = open_page(browser, base_url)
     page.set_input_files("#file-input", str(photos["astronaut"]))

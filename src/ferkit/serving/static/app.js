@@ -79,11 +79,14 @@ async function loadModelInfo() {
 
 // ---- probabilities chart ------------------------------------------------------------------------
 
-function renderChart(container, probabilities) {
+// The highlighted bar is the face's own `emotion`, decided by the server on unrounded probabilities: the
+// JSON rounds them, so near-ties can look equal here.
+function renderChart(container, face) {
   container.replaceChildren();
+  const probabilities = face?.probabilities;
   if (!probabilities) return;
   const names = state.classes.length ? state.classes : Object.keys(probabilities);
-  const best = names.reduce((a, b) => ((probabilities[b] ?? 0) > (probabilities[a] ?? 0) ? b : a), names[0]);
+  const best = face.emotion;
   for (const name of names) {
     const value = probabilities[name] ?? 0;
     const row = document.createElement("div");
@@ -173,7 +176,7 @@ function renderPhoto() {
     list.append(item);
   });
   $("faces-empty").hidden = faces.length > 0;
-  renderChart($("chart"), faces[selected]?.probabilities);
+  renderChart($("chart"), faces[selected]);
 }
 
 function selectFace(index) {
@@ -372,7 +375,7 @@ async function webcamLoop() {
       $("live-summary").textContent = count
         ? `${count} face${count > 1 ? "s" : ""} · largest: ${main.emotion} ${percent(main.confidence)}`
         : "No face in view.";
-      renderChart($("live-chart"), main?.probabilities);
+      renderChart($("live-chart"), main);
       setStatus("webcam-status", "Live.");
     } catch (error) {
       setStatus("webcam-status", `Frame failed: ${error.message}. Retrying…`, true);
