@@ -38,10 +38,11 @@ def cropped_input(config):
     return inputs, layers.Rescaling(1.0 / 255, name="rescale")(x)
 
 
-def classifier_head(x, config, num_classes: int, l2):
+def classifier_head(x, config, num_classes: int):
     """Global average pooling, `DropOutRate` dropout and a softmax over `num_classes`."""
     from keras import layers
 
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dropout(config.DropOutRate, name="dropout")(x)
-    return layers.Dense(num_classes, activation="softmax", kernel_regularizer=l2, name="probabilities")(x)
+    return layers.Dense(num_classes, activation="softmax", kernel_regularizer=l2_regularizer(config),
+                        name="probabilities")(x)

@@ -62,4 +62,4 @@ def build_ferres(config, num_classes: int):
     x = layers.ReLU(name="stem_relu")(x)
     for block in range(BLOCKS):
         x = _residual_block(x, config.NoOfFilters * 2 ** (block + 1), f"block{block + 1}", l2)
-    return keras.Model(inputs, classifier_head(x, config, num_classes, l2), name="ferres")
+    return keras.Model(inputs, classifier_head(x, config, num_classes), name="ferres")

@@ -36,4 +36,4 @@ def build_fervgg(config, num_classes: int):
             x = layers.BatchNormalization(name=f"stage{stage + 1}_bn{index + 1}")(x)
             x = layers.ReLU(name=f"stage{stage + 1}_relu{index + 1}")(x)
         x = layers.MaxPool2D(name=f"stage{stage + 1}_pool")(x)
-    return keras.Model(inputs, classifier_head(x, config, num_classes, l2), name="fervgg")
+    return keras.Model(inputs, classifier_head(x, config, num_classes), name="fervgg")
