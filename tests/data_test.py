@@ -147,3 +147,27 @@ def test_augmented_training_batches_are_the_same_for_the_same_seed():
     for index, (one, other) in enumerate(zip(first, second, strict=True)):
         np.testing.assert_array_equal(one, other, err_msg=f"batch {index} differs")
     assert not np.array_equal(first[0], batches(4)[0])
+
+
+def test_augmentation_runs_in_tf_data_on_the_jax_backend():
+    """Multi-process training runs on JAX with the same pipeline; an augmenting `Sequential` failed there
+    ("Cannot convert a symbolic tf.Tensor to a numpy array") because it ran JAX ops inside tf.data."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, keras\n"
+        "from ferkit.data.pipeline import make_dataset\n"
+        "assert keras.backend.backend() == 'jax'\n"
+        "x = np.random.default_rng(0).integers(0, 256, (64, 48, 48, 1), dtype=np.uint8)\n"
+        "y = np.eye(7, dtype='float32')[np.arange(64) % 7]\n"
+        "batch = next(iter(make_dataset(x, y, 32, training=True, augment=True, degrade=True, seed=1)))[0].numpy()\n"
+        "assert batch.shape == (32, 48, 48, 1) and 0 <= batch.min() and batch.max() <= 255\n"
+        "assert not any(np.array_equal(image, face) for image in batch for face in x.astype('float32'))\n"
+        "print('augmented on', keras.backend.backend())\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "augmented on jax" in result.stdout

@@ -20,12 +20,15 @@ def targets_for(data: LabeledData, indices: np.ndarray, soft_label_weight: float
     return one_hot
 
 
-def augmenter(seed: int) -> tf.keras.Sequential:
-    """Photometric and geometric augmentation for faces: flips, small rotations, zoom, shifts, light."""
-    import keras
+def augmenter(seed: int):
+    """Photometric and geometric augmentation for faces: flips, small rotations, zoom, shifts, light.
+
+    A `keras.layers.Pipeline`, not a `Sequential`: inside `tf.data` it runs its layers as TensorFlow ops on
+    any Keras backend (a `Sequential` called there on JAX fails), and on TensorFlow it draws the same numbers.
+    """
     from keras import layers
 
-    return keras.Sequential(
+    return layers.Pipeline(
         [
             layers.RandomFlip("horizontal", seed=seed),
             layers.RandomRotation(0.04, fill_mode="reflect", seed=seed + 1),
