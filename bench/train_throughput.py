@@ -1,9 +1,10 @@
-"""Training throughput (images/s) of the spec model at 256x256 and 48x48, and of the default model.
+"""Training throughput (images/s) of the spec model at 256x256 and 48x48, the default model and ferres.
 
 Uses FER-2013 from ../shared when present, else drawn faces. Times `steps` training steps after a warm-up
-epoch, through the same tf.data pipeline and compiled model as `ferkit train`.
+epoch, through the same tf.data pipeline and compiled model as `ferkit train`, each case in its own process.
 
-    .venv/bin/python bench/train_throughput.py [--steps 60]
+    .venv/bin/python bench/train_throughput.py [--steps 60] [--only fervgg] [--jit-compile]
+    KERAS_BACKEND=jax .venv/bin/python bench/train_throughput.py    # the same on the JAX backend
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +33,7 @@ CASES = [
     ("lenet (spec) 256x256", "configs/lenet.yaml", []),
     ("lenet (spec) 48x48", "configs/lenet.yaml", ["ImageSize=[48,48]"]),
     ("fervgg (default) 48x48, augmented", "configs/fervgg.yaml", []),
+    ("ferres (residual) 48x48, augmented", "configs/ferres.yaml", []),
 ]
 
 
@@ -42,9 +46,10 @@ def images_and_targets():
     return images, np.eye(4, dtype="float32")[labels], "drawn faces (FER-2013 not found)"
 
 
-def measure(config, images, targets, steps: int) -> float:
+def measure(config, images, targets, steps: int, jit_compile: bool) -> float:
     dataset = make_dataset(images, targets, config.BatchSize, training=True, augment=config.Augment)
     model = compile_model(build_model(config, targets.shape[1]), config)
+    model.jit_compile = jit_compile
     model.fit(dataset, steps_per_epoch=5, epochs=1, shuffle=False, verbose=0)
     start = time.perf_counter()
     model.fit(dataset, steps_per_epoch=steps, epochs=1, shuffle=False, verbose=0)
@@ -54,13 +59,29 @@ def measure(config, images, targets, steps: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="timed training steps per case")
+    parser.add_argument("--only", default="", help="run only the cases whose name contains this text")
+    parser.add_argument("--jit-compile", action="store_true",
+                        help="compile the training step with XLA (ferkit train does not: slower on this CPU)")
+    parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    images, targets, source = images_and_targets()
-    print(f"data: {source}; machine: {platform.machine()}, {os.cpu_count()} CPUs; steps: {args.steps}")
-    print("| model | batch | images/s |\n|---|---|---|")
-    for name, path, overrides in CASES:
+    if args.case is not None:
+        name, path, overrides = CASES[args.case]
+        images, targets, _ = images_and_targets()
         config = load_config(path, overrides)
-        print(f"| {name} | {config.BatchSize} | {measure(config, images, targets, args.steps):.0f} |", flush=True)
+        speed = measure(config, images, targets, args.steps, args.jit_compile)
+        print(f"| {name} | {config.BatchSize} | {speed:.0f} |", flush=True)
+        return
+    import keras
+
+    _, _, source = images_and_targets()
+    print(f"data: {source}; machine: {platform.machine()}, {os.cpu_count()} CPUs; steps: {args.steps}; "
+          f"backend: {keras.backend.backend()}; XLA: {args.jit_compile}")
+    print("| model | batch | images/s |\n|---|---|---|", flush=True)
+    for index, (name, _, _) in enumerate(CASES):
+        if args.only in name:
+            # One process per case: a finished case's tf.data threads otherwise slowed the next one by up to 2x.
+            command = [sys.executable, __file__, "--case", str(index), "--steps", str(args.steps)]
+            subprocess.run(command + (["--jit-compile"] if args.jit_compile else []), check=True)
 
 
 if __name__ == "__main__":
