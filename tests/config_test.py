@@ -28,6 +28,7 @@ def test_overrides_parse_yaml_values():
     assert config.LearningRate == pytest.approx(1e-4)
     assert config.ImageSize == (48, 48) and config.KernelSize == (5, 5) and config.ColorMode == "rgb"
     assert parse_override("Augment=true") == ("Augment", True)
+    assert load_config(None, ["Augment=flip"]).Augment == "flip"
 
 
 def test_json_round_trip(tmp_path):
@@ -44,6 +45,7 @@ def test_json_round_trip(tmp_path):
         ("DropOutRate=1.0", "DropOutRate=1.0"),
         ("NoOfFilters=abc", "NoOfFilters='abc'"),
         ("ColorMode=cmyk", "ColorMode='cmyk'"),
+        ("Augment=flop", "Augment='flop': must be true (full augmentation), false or 'flip'"),
         ("LearnigRate=0.1", "unknown configuration key 'LearnigRate' (did you mean 'LearningRate'?)"),
         ("Architecture=resnet9000", "unknown architecture 'resnet9000'"),
         ("BatchSize", "not of the form Key=Value"),

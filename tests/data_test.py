@@ -149,6 +149,21 @@ def test_augmented_training_batches_are_the_same_for_the_same_seed():
     assert not np.array_equal(first[0], batches(4)[0])
 
 
+def test_flip_only_augmentation_mirrors_some_faces_and_changes_nothing_else():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(64, 48, 48, 1), dtype=np.uint8)
+    targets = np.eye(7, dtype=np.float32)[np.arange(64) % 7]
+    dataset = make_dataset(images, targets, 64, training=True, augment="flip", seed=2)
+    batch, batch_targets = (tensor.numpy() for tensor in next(iter(dataset)))
+    faces = {target.tobytes() + image.tobytes() for image, target in zip(images, targets, strict=True)}
+    as_is = mirrored = 0
+    for image, target in zip(batch.astype(np.uint8), batch_targets, strict=True):
+        as_is += target.tobytes() + image.tobytes() in faces
+        mirrored += target.tobytes() + image[:, ::-1].tobytes() in faces
+    assert as_is + mirrored == 64
+    assert 10 < mirrored < 54
+
+
 def test_augmentation_runs_in_tf_data_on_the_jax_backend():
     """Multi-process training runs on JAX with the same pipeline; an augmenting `Sequential` failed there
     ("Cannot convert a symbolic tf.Tensor to a numpy array") because it ran JAX ops inside tf.data."""

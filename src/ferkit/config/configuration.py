@@ -64,13 +64,20 @@ class Configuration(BaseModel):
     WarmupEpochs: int = Field(0, ge=0)
     LabelSmoothing: float = Field(0.0, ge=0, lt=1)
     SoftLabelWeight: float = Field(0.0, ge=0, le=1)
-    Augment: bool = False
+    Augment: bool | Literal["flip"] = False
     DegradeQuality: bool = False
     CropSize: PairOfInts | None = None
     ClassWeights: bool = False
     InitialWeights: str | None = None
     Teacher: str | list[str] | None = None
     TeacherWeight: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("Augment", mode="before")
+    @classmethod
+    def _augment_mode(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value == "flip":
+            return value
+        raise ValueError("must be true (full augmentation), false or 'flip' (mirror images only)")
 
     @field_validator("KernelSize", "PoolSize", "ImageSize", "CropSize", mode="before")
     @classmethod

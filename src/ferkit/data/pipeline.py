@@ -20,17 +20,22 @@ def targets_for(data: LabeledData, indices: np.ndarray, soft_label_weight: float
     return one_hot
 
 
-def augmenter(seed: int):
+def augmenter(seed: int, flip_only: bool = False):
     """Photometric and geometric augmentation for faces: flips, small rotations, zoom, shifts, light.
 
+    `flip_only` keeps just the mirror image, for fine-tunes on the test-time framing that should still see
+    every face both ways round (a face's expression does not change in a mirror).
     A `keras.layers.Pipeline`, not a `Sequential`: inside `tf.data` it runs its layers as TensorFlow ops on
     any Keras backend (a `Sequential` called there on JAX fails), and on TensorFlow it draws the same numbers.
     """
     from keras import layers
 
+    flip = layers.RandomFlip("horizontal", seed=seed)
+    if flip_only:
+        return layers.Pipeline([flip], name="augment")
     return layers.Pipeline(
         [
-            layers.RandomFlip("horizontal", seed=seed),
+            flip,
             layers.RandomRotation(0.04, fill_mode="reflect", seed=seed + 1),
             layers.RandomZoom((-0.15, 0.1), fill_mode="reflect", seed=seed + 2),
             layers.RandomTranslation(0.08, 0.08, fill_mode="reflect", seed=seed + 3),
@@ -69,16 +74,16 @@ def degrade_quality(images: tf.Tensor, seed: int, low_resolution_share: float = 
 
 
 def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, training: bool,
-                 augment: bool = False, seed: int = 42, repeat: bool | None = None,
+                 augment: bool | str = False, seed: int = 42, repeat: bool | None = None,
                  degrade: bool = False) -> tf.data.Dataset:
     """Batches of (float32 pixels 0..255, float32 targets); shuffled, repeated and augmented for training.
 
     Images stay uint8 in memory (cached) and are cast per batch, so a large set costs 1 byte per pixel.
-    `augment` adds geometric and photometric augmentation (`augmenter`), `degrade` lower resolution and
-    noise (`degrade_quality`); both apply to training batches only. Those two maps run one batch at a time:
-    their random ops are stateful, and parallel calls would draw the numbers in thread order, so the same seed
-    would not give the same run. One thread still augments ≈ 4,000 faces/s here, far above what training
-    consumes (≈ 320 faces/s for the shipped network on 2 cores).
+    `augment` adds geometric and photometric augmentation (`augmenter`; `"flip"` only mirrors), `degrade`
+    lower resolution and noise (`degrade_quality`); both apply to training batches only. Those two maps run
+    one batch at a time: their random ops are stateful, and parallel calls would draw the numbers in thread
+    order, so the same seed would not give the same run. One thread still augments ≈ 4,000 faces/s here, far
+    above what training consumes (≈ 320 faces/s for the shipped network on 2 cores).
     """
     dataset = tf.data.Dataset.from_tensor_slices((images, targets)).cache()
     if training:
@@ -88,7 +93,7 @@ def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, train
     dataset = dataset.batch(batch_size, drop_remainder=False)
     dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment:
-        layer = augmenter(seed)
+        layer = augmenter(seed, flip_only=augment == "flip")
         dataset = dataset.map(lambda x, y: (tf.clip_by_value(layer(x, training=True), 0, 255), y))
     if training and degrade:
         dataset = dataset.map(lambda x, y: (degrade_quality(x, seed), y))
