@@ -46,6 +46,7 @@ def test_json_round_trip(tmp_path):
         ("NoOfFilters=abc", "NoOfFilters='abc'"),
         ("ColorMode=cmyk", "ColorMode='cmyk'"),
         ("Augment=flop", "Augment='flop': must be true (full augmentation), false or 'flip'"),
+        ("TeacherSeesAugmented=true", "TeacherSeesAugmented=true needs a Teacher"),
         ("LearnigRate=0.1", "unknown configuration key 'LearnigRate' (did you mean 'LearningRate'?)"),
         ("Architecture=resnet9000", "unknown architecture 'resnet9000'"),
         ("BatchSize", "not of the form Key=Value"),

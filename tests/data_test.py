@@ -164,6 +164,28 @@ def test_flip_only_augmentation_mirrors_some_faces_and_changes_nothing_else():
     assert 10 < mirrored < 54
 
 
+def test_teacher_predicts_the_augmented_batch_the_student_sees():
+    """Online distillation: the teacher's part of each target comes from the batch after augmentation."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, size=(32, 48, 48, 1), dtype=np.uint8)
+    targets = np.eye(7, dtype=np.float32)[np.arange(32) % 7]
+
+    def brightness_teacher(batch):
+        level = tf.reduce_mean(batch, axis=[1, 2, 3]) / 255
+        return tf.stack([level, 1 - level] + [tf.zeros_like(level)] * 5, axis=1)
+
+    dataset = make_dataset(images, targets, 32, training=True, augment=True, seed=3,
+                           teacher=brightness_teacher, teacher_weight=0.4)
+    batch, batch_targets = (tensor.numpy() for tensor in next(iter(dataset)))
+    teacher_part = (batch_targets - 0.6 * np.eye(7, dtype=np.float32)[batch_targets.argmax(axis=1)]) / 0.4
+    np.testing.assert_allclose(teacher_part, brightness_teacher(batch).numpy(), atol=1e-5)
+    np.testing.assert_allclose(batch_targets.sum(axis=1), 1, atol=1e-5)
+    clean_levels = np.sort(images.reshape(32, -1).mean(axis=1) / 255)
+    assert not np.allclose(np.sort(teacher_part[:, 0]), clean_levels, atol=1e-3), "taught the clean faces"
+
+
 def test_augmentation_runs_in_tf_data_on_the_jax_backend():
     """Multi-process training runs on JAX with the same pipeline; an augmenting `Sequential` failed there
     ("Cannot convert a symbolic tf.Tensor to a numpy array") because it ran JAX ops inside tf.data."""

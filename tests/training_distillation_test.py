@@ -9,7 +9,12 @@ from ferkit.errors import ConfigError
 from ferkit.models import build_model
 from ferkit.models.saving import load_model
 from ferkit.training import train_or_load
-from ferkit.training.distillation import distilled_targets, load_initial_weights, teacher_probabilities
+from ferkit.training.distillation import (
+    distilled_targets,
+    load_initial_weights,
+    teacher_ensemble,
+    teacher_probabilities,
+)
 
 FAST = ["ImageSize=[48,48]", "NoOfFilters=4", "NoOfUDense1=32", "NoOfUDense2=16", "BatchSize=16",
         "LearningRate=0.003"]
@@ -97,6 +102,29 @@ def test_several_teachers_are_averaged(stage_one, tmp_path):
     assert not np.allclose(first, second, atol=1e-3)
     ensemble = teacher_probabilities([str(model_path), str(other / "model.keras")], data, indices)
     np.testing.assert_allclose(ensemble, (first + second) / 2, atol=1e-5)
+
+
+def test_teacher_ensemble_averages_the_models_on_the_batch_given(stage_one, tmp_path):
+    config, data, model_path = stage_one
+    other = tmp_path / "other"
+    train_or_load(config.with_updates(Seed=8), data, other, print_fn=lambda _: None, verbose=0)
+    images = data.images[:10].astype("float32")
+    models = [load_model(path)[0] for path in (model_path, other / "model.keras")]
+    expected = np.mean([np.asarray(model(images, training=False)) for model in models], axis=0)
+    ensemble = teacher_ensemble([str(model_path), str(other / "model.keras")], data)
+    np.testing.assert_allclose(np.asarray(ensemble(images)), expected, atol=1e-5)
+
+
+def test_teacher_that_sees_the_augmented_faces_trains_a_second_stage(stage_one, tmp_path):
+    config, data, model_path = stage_one
+    stage_two = config.with_updates(NoOfEpochs=1, LearningRate=1e-6, InitialWeights=str(model_path),
+                                    Teacher=str(model_path), TeacherWeight=0.5, Augment="flip",
+                                    TeacherSeesAugmented=True)
+    messages = []
+    result = train_or_load(stage_two, data, tmp_path, print_fn=messages.append, verbose=0)
+    assert any(m.startswith(f"Distilling from {model_path}") and "on the augmented faces" in m for m in messages)
+    assert load_config(tmp_path / "config.yaml").TeacherSeesAugmented is True
+    assert result.summary["epochs_run"] == 1 and np.isfinite(result.summary["best_val_loss"])
 
 
 def test_teacher_key_takes_a_path_or_a_list_of_paths():

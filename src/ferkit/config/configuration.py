@@ -71,6 +71,7 @@ class Configuration(BaseModel):
     InitialWeights: str | None = None
     Teacher: str | list[str] | None = None
     TeacherWeight: float = Field(0.5, ge=0, le=1)
+    TeacherSeesAugmented: bool = False
 
     @field_validator("Augment", mode="before")
     @classmethod
@@ -103,6 +104,8 @@ class Configuration(BaseModel):
             self.CropSize[0] > self.ImageSize[0] or self.CropSize[1] > self.ImageSize[1]
         ):
             raise ValueError(f"CropSize {list(self.CropSize)} is larger than ImageSize {list(self.ImageSize)}")
+        if self.TeacherSeesAugmented and not self.Teacher:
+            raise ValueError("TeacherSeesAugmented=true needs a Teacher (a model file or a list of them)")
         registry.get(self.Architecture).check(self)
         return self
 

@@ -3,9 +3,14 @@
 `InitialWeights` starts a run from a finished model (a second stage of a recipe); `Teacher` (one model file or
 a list of them) blends flip-averaged predictions on the training images into the targets (knowledge
 distillation), which passes on what the teachers learned about ambiguous faces that one-hot labels cannot say.
+With `TeacherSeesAugmented` the teachers instead predict every augmented training batch as the student sees
+it (`teacher_ensemble`), so a shifted, darkened or blurred face is not taught the clean face's answer.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -53,6 +58,16 @@ def teacher_probabilities(paths: list[str], data: LabeledData, indices: np.ndarr
             for view in (batch, batch[:, :, ::-1]):
                 total[start:start + len(batch)] += np.asarray(teacher.predict_on_batch(view))
     return (total / (2 * len(paths))).astype(np.float32)
+
+
+def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any]:
+    """A function of a batch of images that averages the probabilities of the teacher model files in `paths`."""
+    teachers = [_load_matching(path, "Teacher", data) for path in paths]
+
+    def predict(images):
+        return keras.ops.mean(keras.ops.stack([teacher(images, training=False) for teacher in teachers]), axis=0)
+
+    return predict
 
 
 def distilled_targets(targets: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
