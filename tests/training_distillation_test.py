@@ -127,6 +127,16 @@ def test_teacher_that_sees_the_augmented_faces_trains_a_second_stage(stage_one, 
     assert result.summary["epochs_run"] == 1 and np.isfinite(result.summary["best_val_loss"])
 
 
+def test_teacher_that_sees_the_augmented_faces_is_refused_off_tensorflow(stage_one, tmp_path, monkeypatch):
+    import keras
+
+    config, data, model_path = stage_one
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(ConfigError, match=r"TeacherSeesAugmented=true .* TensorFlow backend \(this is jax\)"):
+        train_or_load(config.with_updates(Teacher=str(model_path), TeacherSeesAugmented=True), data, tmp_path,
+                      print_fn=lambda _: None, verbose=0)
+
+
 def test_teacher_key_takes_a_path_or_a_list_of_paths():
     assert load_config("configs/lenet.yaml", ["Teacher=[a.keras, b.keras]"]).Teacher == ["a.keras", "b.keras"]
     assert load_config("configs/lenet.yaml", ["Teacher=a.keras"]).Teacher == "a.keras"
