@@ -164,7 +164,7 @@ def test_flip_only_augmentation_mirrors_some_faces_and_changes_nothing_else():
     assert 10 < mirrored < 54
 
 
-def test_teacher_predicts_the_augmented_batch_the_student_sees():
+def test_retarget_sees_the_augmented_batch_the_network_sees():
     """Online distillation: the teacher's part of each target comes from the batch after augmentation."""
     import tensorflow as tf
 
@@ -177,7 +177,7 @@ def test_teacher_predicts_the_augmented_batch_the_student_sees():
         return tf.stack([level, 1 - level] + [tf.zeros_like(level)] * 5, axis=1)
 
     dataset = make_dataset(images, targets, 32, training=True, augment=True, seed=3,
-                           teacher=brightness_teacher, teacher_weight=0.4)
+                           retarget=lambda x, y: 0.6 * y + 0.4 * brightness_teacher(x))
     batch, batch_targets = (tensor.numpy() for tensor in next(iter(dataset)))
     teacher_part = (batch_targets - 0.6 * np.eye(7, dtype=np.float32)[batch_targets.argmax(axis=1)]) / 0.4
     np.testing.assert_allclose(teacher_part, brightness_teacher(batch).numpy(), atol=1e-5)

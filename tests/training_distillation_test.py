@@ -72,6 +72,7 @@ def test_distilled_targets_blend_and_stay_distributions():
     one_hot = np.eye(3, dtype=np.float32)[[0, 2]]
     teacher = np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]], dtype=np.float32)
     blended = distilled_targets(one_hot, teacher, 0.4)
+    assert blended.dtype == np.float32
     np.testing.assert_allclose(blended, [[0.8, 0.1, 0.1], [0.08, 0.08, 0.84]], atol=1e-6)
     np.testing.assert_allclose(distilled_targets(one_hot, teacher, 0.0), one_hot)
 

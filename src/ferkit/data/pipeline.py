@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
 
@@ -75,7 +77,8 @@ def degrade_quality(images: tf.Tensor, seed: int, low_resolution_share: float = 
 
 def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, training: bool,
                  augment: bool | str = False, seed: int = 42, repeat: bool | None = None,
-                 degrade: bool = False, teacher=None, teacher_weight: float = 0.5) -> tf.data.Dataset:
+                 degrade: bool = False, retarget: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+                 ) -> tf.data.Dataset:
     """Batches of (float32 pixels 0..255, float32 targets); shuffled, repeated and augmented for training.
 
     Images stay uint8 in memory (cached) and are cast per batch, so a large set costs 1 byte per pixel.
@@ -84,8 +87,8 @@ def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, train
     one batch at a time: their random ops are stateful, and parallel calls would draw the numbers in thread
     order, so the same seed would not give the same run. One thread still augments ≈ 4,000 faces/s here, far
     above what training consumes (≈ 320 faces/s for the shipped network on 2 cores).
-    `teacher` (a function of a batch, TensorFlow backend) predicts each training batch after those maps, and
-    its answer is blended into the targets: `(1 - teacher_weight) * targets + teacher_weight * teacher(x)`.
+    `retarget(images, targets)` (TensorFlow ops) gives each training batch new targets after those maps, from
+    the images as the network will see them: online distillation, where teachers predict the augmented faces.
     """
     dataset = tf.data.Dataset.from_tensor_slices((images, targets)).cache()
     if training:
@@ -99,7 +102,6 @@ def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, train
         dataset = dataset.map(lambda x, y: (tf.clip_by_value(layer(x, training=True), 0, 255), y))
     if training and degrade:
         dataset = dataset.map(lambda x, y: (degrade_quality(x, seed), y))
-    if training and teacher is not None:
-        dataset = dataset.map(
-            lambda x, y: (x, (1 - teacher_weight) * y + teacher_weight * teacher(x)))
+    if training and retarget is not None:
+        dataset = dataset.map(lambda x, y: (x, retarget(x, y)))
     return dataset.prefetch(tf.data.AUTOTUNE)

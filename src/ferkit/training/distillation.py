@@ -70,6 +70,7 @@ def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any
     return predict
 
 
-def distilled_targets(targets: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
-    """`(1 - weight) * targets + weight * teacher`: each row still sums to one."""
-    return ((1 - weight) * targets + weight * teacher).astype(np.float32)
+def distilled_targets(targets, teacher, weight: float):
+    """`(1 - weight) * targets + weight * teacher`: each row still sums to one. NumPy arrays or tensors (in a
+    `tf.data` map); float32 stays float32."""
+    return (1 - weight) * targets + weight * teacher

@@ -196,7 +196,7 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
     val_idx = data.split_indices("validation")
     keras.utils.set_random_seed(config.Seed)
     train_targets = targets_for(data, train_idx, config.SoftLabelWeight)
-    online_teacher = None
+    retarget = None
     if config.teacher_paths:
         print_fn(f"Distilling from {', '.join(config.teacher_paths)} (TeacherWeight {config.TeacherWeight}"
                  f"{', on the augmented faces' if config.TeacherSeesAugmented else ''}).")
@@ -204,14 +204,17 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
             if keras.backend.backend() != "tensorflow":
                 raise ConfigError(f"TeacherSeesAugmented=true runs the teachers inside tf.data, which needs the "
                                   f"TensorFlow backend (this is {keras.backend.backend()})")
-            online_teacher = teacher_ensemble(config.teacher_paths, data)
+            ensemble = teacher_ensemble(config.teacher_paths, data)
+
+            def retarget(images, targets):
+                return distilled_targets(targets, ensemble(images), config.TeacherWeight)
         else:
             train_targets = distilled_targets(
                 train_targets, teacher_probabilities(config.teacher_paths, data, train_idx), config.TeacherWeight)
     training_ds = strategy.shard_training(
         make_dataset(data.images[train_idx], train_targets,
                      config.BatchSize, training=True, augment=config.Augment, seed=config.Seed,
-                     degrade=config.DegradeQuality, teacher=online_teacher, teacher_weight=config.TeacherWeight),
+                     degrade=config.DegradeQuality, retarget=retarget),
         config.BatchSize)
     validation_ds = strategy.shard_validation(
         make_dataset(data.images[val_idx], targets_for(data, val_idx), config.BatchSize, training=False),
