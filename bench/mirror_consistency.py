@@ -17,18 +17,17 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from accuracy import DEFAULT_DATA  # noqa: E402  (bench/accuracy.py)
 
 from ferkit.data import load_data  # noqa: E402
 from ferkit.evaluation.runner import load_evaluation_classifier, predict_in_batches  # noqa: E402
 from ferkit.inference.predictor import default_model_path  # noqa: E402
 
-FER = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013" / "fer2013.npz"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="model files (default: the shipped model)")
-    parser.add_argument("--data", default=str(FER), help="FER-2013 (.npz or .csv)")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 (.npz or .csv)")
     parser.add_argument("--split", default="PublicTest")
     args = parser.parse_args()
     if not Path(args.data).exists():

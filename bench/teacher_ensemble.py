@@ -12,22 +12,20 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from accuracy import DEFAULT_DATA  # noqa: E402  (bench/accuracy.py)
 
 from ferkit.data import load_data  # noqa: E402
 from ferkit.training.distillation import teacher_probabilities  # noqa: E402
-
-FER = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="model files; the ensemble is their mean")
-    parser.add_argument("--data", default=str(FER), help="FER-2013 (.npz or .csv)")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 (.npz or .csv)")
     parser.add_argument("--split", default="PublicTest", help="where to measure (not PrivateTest)")
     args = parser.parse_args()
     if args.split == "PrivateTest":
