@@ -47,19 +47,6 @@ def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> No
     model.set_weights(source.get_weights())
 
 
-def teacher_probabilities(paths: list[str], data: LabeledData, indices: np.ndarray) -> np.ndarray:
-    """Class probabilities for `data.images[indices]`, averaged over the image and its mirror and over the
-    teacher model files in `paths` (`Configuration.teacher_paths`; several make an ensemble teacher)."""
-    total = np.zeros((len(indices), data.num_classes), dtype=np.float64)
-    for path in paths:
-        teacher = _load_matching(path, "Teacher", data)
-        for start in range(0, len(indices), TEACHER_BATCH):
-            batch = data.images[indices[start:start + TEACHER_BATCH]].astype(np.float32)
-            for view in (batch, batch[:, :, ::-1]):
-                total[start:start + len(batch)] += np.asarray(teacher.predict_on_batch(view))
-    return (total / (2 * len(paths))).astype(np.float32)
-
-
 def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any]:
     """A function of a batch of images that averages the probabilities of the teacher model files in `paths`."""
     teachers = [_load_matching(path, "Teacher", data) for path in paths]
@@ -68,6 +55,17 @@ def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any
         return keras.ops.mean(keras.ops.stack([teacher(images, training=False) for teacher in teachers]), axis=0)
 
     return predict
+
+
+def teacher_probabilities(paths: list[str], data: LabeledData, indices: np.ndarray) -> np.ndarray:
+    """Class probabilities for `data.images[indices]`, averaged over the image and its mirror and over the
+    teacher model files in `paths` (`Configuration.teacher_paths`; several make an ensemble teacher)."""
+    ensemble = teacher_ensemble(paths, data)
+    chunks = []
+    for start in range(0, len(indices), TEACHER_BATCH):
+        batch = data.images[indices[start:start + TEACHER_BATCH]].astype(np.float32)
+        chunks.append((np.asarray(ensemble(batch)) + np.asarray(ensemble(batch[:, :, ::-1]))) / 2)
+    return np.concatenate(chunks).astype(np.float32)
 
 
 def distilled_targets(targets, teacher, weight: float):
