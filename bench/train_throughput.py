@@ -34,7 +34,7 @@ CASES = [
     ("lenet (spec) 256x256", "configs/lenet.yaml", []),
     ("lenet (spec) 48x48", "configs/lenet.yaml", ["ImageSize=[48,48]"]),
     ("fervgg (default) 48x48, augmented", "configs/fervgg.yaml", []),
-    ("fervgg 64-wide (2x width) 48x48, augmented", "configs/fervgg.yaml", ["NoOfFilters=64"]),
+    ("fervgg 64-wide (2x width), 48x48 augmented", "configs/fervgg.yaml", ["NoOfFilters=64"]),
     ("ferres (residual) 48x48, augmented", "configs/ferres.yaml", []),
 ]
 
