@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from ferkit.errors import ConfigError
 
 if TYPE_CHECKING:
     import keras
@@ -27,13 +30,24 @@ class Architecture:
     check: Callable[[Configuration], None]
 
 
+class UnknownArchitectureError(ConfigError):
+    """An architecture name that nothing is registered under."""
+
+
 _REGISTRY: dict[str, Architecture] = {}
 
 
 def register(name: str, check: Callable[[Configuration], None] = lambda config: None):
-    """Decorator that registers a builder function under `name`."""
+    """Decorator that registers a builder function under `name`.
+
+    Registering a name twice warns (two modules claiming one name is almost always a mistake) and keeps the
+    newer builder, so re-importing a module during development still works.
+    """
 
     def decorator(build: Callable[[Configuration, int], keras.Model]):
+        if name in _REGISTRY:
+            warnings.warn(f"architecture {name!r} is registered again; {build.__qualname__} replaces "
+                          f"{_REGISTRY[name].build.__qualname__}", stacklevel=2)
         _REGISTRY[name] = Architecture(name=name, build=build, check=check)
         return build
 
@@ -41,13 +55,17 @@ def register(name: str, check: Callable[[Configuration], None] = lambda config: 
 
 
 def available() -> list[str]:
+    """The registered architecture names, sorted (imports the built-in architectures on first use)."""
     from ferkit.models import ferres, fervgg, lenet  # noqa: F401  (registers the architectures)
 
     return sorted(_REGISTRY)
 
 
 def get(name: str) -> Architecture:
-    available()
+    """The architecture registered under `name`; `UnknownArchitectureError` names the choices otherwise."""
+    names = available()
+    if name not in _REGISTRY:
+        raise UnknownArchitectureError(f"unknown architecture {name!r}; available: {', '.join(names)}")
     return _REGISTRY[name]
 
 
