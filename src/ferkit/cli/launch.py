@@ -16,11 +16,12 @@ def launch(
         help="Seconds the other ranks get to stop by themselves after one rank failed, before they are "
              "terminated.")] = 10.0,
 ) -> None:
-    """Start `ferkit <command>` N times, e.g. `ferkit launch --nproc 2 -- train --data d.npz --distributed`.
+    """Run a ferkit command as N local processes of one job, such as data-parallel training.
 
-    Each process gets FERKIT_COORDINATOR, FERKIT_NUM_PROCESSES and FERKIT_PROCESS_ID; `train` also gets the
-    JAX backend and --distributed. Every output line is prefixed with its rank. If one rank fails, the others
-    are stopped and the launcher exits non-zero; running the same command again resumes training.
+    `ferkit launch --nproc 2 -- train --data d.npz` starts `ferkit train` twice. Each process gets
+    FERKIT_COORDINATOR, FERKIT_NUM_PROCESSES and FERKIT_PROCESS_ID; `train` also gets the JAX backend and
+    --distributed. Every output line is prefixed with its rank. If one rank fails, the others are stopped
+    and the launcher exits non-zero; running the same command again resumes training.
     """
     from ferkit.distributed.launcher import launch as run
 

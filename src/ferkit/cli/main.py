@@ -27,6 +27,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # Click's plain help: flags as `--flag` / `--flag / --no-flag`, never `<bool>`
+    context_settings={"max_content_width": 120},  # wide terminals show whole command summaries
 )
 
 
