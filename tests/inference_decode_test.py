@@ -11,7 +11,7 @@ from inference_support import astronaut, awkward_files, encode, on_astronaut_fac
 from PIL import Image
 
 from ferkit.data.images import ImageDecodeError, decode_image
-from ferkit.inference.faces import HaarDetector
+from ferkit.faces.detectors import HaarDetector
 from ferkit.inference.predictor import load_image
 
 SEEDS = {

@@ -6,19 +6,13 @@ import pytest
 from inference_support import astronaut, chelsea, group_photo, on_astronaut_face
 
 from ferkit.errors import FerkitError
-from ferkit.inference.faces import (
-    DetectorError,
-    FaceBox,
-    HaarDetector,
-    crop_largest_face,
-    detection_scale,
-    make_detector,
-    shared_detector,
-)
-from ferkit.inference.framing import (
+from ferkit.faces.boxes import FaceBox, detection_scale
+from ferkit.faces.detectors import DetectorError, HaarDetector, make_detector, shared_detector
+from ferkit.faces.framing import (
     CALIBRATED_FRAMING,
     Framing,
     as_rgb,
+    crop_largest_face,
     crop_region,
     cut,
     frame_face,
@@ -31,7 +25,7 @@ METADATA = ModelMetadata(class_names=["a", "b"], image_size=(48, 48), color_mode
 
 @pytest.fixture(scope="module")
 def haar():
-    return HaarDetector()
+    return HaarDetector(min_face=40)
 
 
 def test_haar_box_lands_on_the_astronauts_face(haar):

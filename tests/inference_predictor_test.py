@@ -60,10 +60,23 @@ def test_json_record_matches_the_documented_schema(recognizer):
     assert set(record) == {"file", "frame", "faces", "error"}
     assert record["file"] == "a.jpg" and record["frame"] is None and record["error"] is None
     (face,) = record["faces"]
-    assert set(face) == {"box", "emotion", "confidence", "probabilities"}
+    assert set(face) == {"box", "landmarks", "emotion", "confidence", "probabilities"}
     assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+    assert list(face["landmarks"]) == ["right_eye", "left_eye", "nose", "mouth_right", "mouth_left"]
+    x, y, w, h = face["box"]
+    assert all(x <= px <= x + w and y <= py <= y + h for px, py in face["landmarks"].values())
     assert face["emotion"] in FER_CLASSES and 0 < face["confidence"] <= 1
     assert set(face["probabilities"]) == set(FER_CLASSES)
+
+
+def test_detectors_without_landmarks_give_null_and_alignment_can_be_turned_off(recognizer):
+    haar = EmotionRecognizer(recognizer.classifier, "haar")
+    (face,) = haar.predict(astronaut()).to_json()["faces"]
+    assert face["landmarks"] is None
+    aligned = recognizer.predict(astronaut())[0]
+    boxed = EmotionRecognizer(recognizer.classifier, "yunet", align=False).predict(astronaut())[0]
+    assert aligned.box == boxed.box and aligned.landmarks == boxed.landmarks
+    assert aligned.region != boxed.region and not np.array_equal(aligned.crop, boxed.crop)
 
 
 def test_every_input_type_gives_the_same_faces(recognizer, tmp_path):

@@ -101,7 +101,7 @@ def _main_exit_code(monkeypatch, *args) -> int:
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--detector", "yolo"], "--detector 'yolo' is not one of haar, mtcnn, none"),
+    (["--detector", "yolo"], "--detector 'yolo' is not one of yunet, haar, mtcnn, none"),
     (["--explain"], "--explain draws heat maps into the annotated output: add --out DIR"),
     (["--fps", "2", "--every", "3"], "use either --fps or --every, not both"),
     (["--runtime", "onnx"], "cannot run with --runtime onnx"),

@@ -34,7 +34,7 @@ def test_serve_binds_loopback_with_a_10_mb_limit_by_default(model_file, started)
     settings = started["app"].state.service.settings
     assert settings.model == model_file
     assert settings.max_body_bytes == 10 * 1024 * 1024
-    assert settings.detector == "haar" and settings.min_face == 40 and settings.threads == 2
+    assert settings.detector == "yunet" and settings.min_face == 32 and settings.threads == 2
 
 
 def test_serve_options_reach_the_app(model_file, started):
@@ -51,7 +51,7 @@ def test_serve_options_reach_the_app(model_file, started):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--model", "missing.keras"], "model file not found: missing.keras"),
-    (["--detector", "dlib"], "--detector must be one of haar, mtcnn, none"),
+    (["--detector", "dlib"], "--detector must be one of yunet, haar, mtcnn, none"),
     (["--runtime", "tensorrt"], "--runtime must be one of"),
     (["--max-body-mb", "0"], "--max-body-mb must be positive"),
 ])

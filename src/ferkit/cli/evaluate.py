@@ -11,6 +11,7 @@ import typer
 
 class Detector(StrEnum):
     none = "none"
+    yunet = "yunet"
     haar = "haar"
     mtcnn = "mtcnn"
 
@@ -20,7 +21,7 @@ DataOption = Annotated[str, typer.Option(help="Dataset in any format `ferkit tra
 SplitOption = Annotated[str | None, typer.Option(
     help="Split name (PrivateTest, PublicTest, test, val, ...) or role; default: the test split, else validation.")]
 DetectorOption = Annotated[Detector, typer.Option(
-    help="'none' uses images as given (pre-cropped faces); haar or mtcnn detect the face first.")]
+    help="'none' uses images as given (pre-cropped faces); yunet, haar or mtcnn detect the face first.")]
 
 
 def evaluate(

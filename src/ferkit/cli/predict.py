@@ -62,13 +62,17 @@ def _output_stem(out: Path, item: Input) -> Path:
 class Run:
     """Predicts the inputs in batches of images, writing records and annotated outputs as it goes."""
 
-    def __init__(self, recognizer, out: Path | None, explain: bool, fps: float | None, every: int | None):
+    def __init__(self, recognizer, out: Path | None, explain: bool, fps: float | None, every: int | None,
+                 smooth: float):
         self.recognizer = recognizer
         self.out = out
         self.explain = explain
         self.fps = fps
         self.every = every
+        self.smooth = smooth
         self.succeeded = 0
+        self.images_predicted = 0
+        self.without_face: list[str] = []
 
     def images(self, items: list[Input]) -> None:
         """Decode each image, predict the readable ones together, then emit the records in input order (an
@@ -101,6 +105,9 @@ class Run:
             write_image(stem.with_name(stem.name + ".annotated.png"), annotate(rgb, faces))
         _emit(faces.to_json(file=item.source))
         self.succeeded += 1
+        self.images_predicted += 1
+        if not faces:
+            self.without_face.append(item.source)
 
     def video(self, item: Input) -> None:
         from ferkit.inference.video import predict_video
@@ -108,7 +115,7 @@ class Run:
         try:
             summary = predict_video(self.recognizer, item.source, _emit, fps=self.fps, every=self.every,
                                     out_stem=_output_stem(self.out, item) if self.out else None,
-                                    explain=self.explain)
+                                    explain=self.explain, smooth_seconds=self.smooth)
         except FerkitError as exc:
             _emit(_error_record(item.source, exc))
             return
@@ -117,6 +124,16 @@ class Run:
         share = f" ({summary['emotion_share'][dominant]:.0%} of frames with a face)" if dominant else ""
         typer.echo(f"{item.source}: {summary['samples']} frames sampled, {summary['samples_with_faces']} "
                    f"with a face; dominant emotion {dominant or 'none'}{share}", err=True)
+
+
+def no_face_hint(files: list[str], images: int, detector: str, min_face: int) -> str:
+    """What was searched and what to try when images had no face."""
+    where = files[0] if len(files) == 1 else f"{len(files)} of {images} images (e.g. {files[0]})"
+    if detector == "none":
+        return f"no face in {where}"
+    return (f"hint: no face found in {where} with --detector {detector}, faces from {min_face} px; try "
+            f"--min-face {max(8, min_face // 2)} for smaller faces, another --detector, or --detector none "
+            "if each image is already a face crop")
 
 
 def _error_record(file: str, exc: Exception) -> dict[str, Any]:
@@ -133,7 +150,16 @@ def predict(
     model: Annotated[Path | None, typer.Option(
         help="Model file (.keras, .h5, .onnx, .tflite); default: the model shipped with ferkit.")] = None,
     detector: Annotated[str, typer.Option(
-        help="Face detector: haar (fast), mtcnn (accurate) or none (each image is one face).")] = "haar",
+        help="Face detector: yunet (fast, five landmarks), haar, mtcnn or none (each image is one face).")
+    ] = "yunet",
+    min_face: Annotated[int, typer.Option(
+        help="Smallest face side to look for, in pixels: lower finds smaller faces (crowds), higher is faster.",
+        min=8)] = 32,
+    align: Annotated[bool, typer.Option(
+        "--align/--no-align", help="Warp each face upright by its landmarks before classifying.")] = True,
+    smooth: Annotated[float, typer.Option(
+        help="Videos: half-life in seconds of each person's probability smoothing (0 = off).", min=0.0)
+    ] = 0.5,
     out: Annotated[Path | None, typer.Option(
         help="Folder for annotated images and, for videos, an annotated video and timelines.")] = None,
     explain: Annotated[bool, typer.Option(
@@ -150,7 +176,6 @@ def predict(
     from ferkit.inference import EmotionRecognizer
     from ferkit.inference.faces import DETECTORS
     from ferkit.inference.predictor import EXPLAIN_NEEDS_KERAS
-    from ferkit.inference.video import sample_step
 
     if detector not in DETECTORS:
         raise FerkitError(f"--detector {detector!r} is not one of {', '.join(DETECTORS)}")
@@ -158,16 +183,22 @@ def predict(
         raise FerkitError("--explain draws heat maps into the annotated output: add --out DIR")
     if batch_size < 1:
         raise FerkitError(f"--batch-size must be at least 1, got {batch_size}")
-    sample_step(30.0, fps, every)  # rejects --fps with --every and non-positive values before any work
+    if fps is not None and every is not None:
+        raise FerkitError("use either --fps or --every, not both")
+    if every is not None and every < 1:
+        raise FerkitError(f"--every must be at least 1, got {every}")
+    if fps is not None and fps <= 0:
+        raise FerkitError(f"--fps must be positive, got {fps}")
     if paths.count(STDIN) > 1:
         raise FerkitError("stdin (-) can be read only once")
     inputs = collect_inputs(paths)
     if not inputs:
         raise FerkitError(f"no images or videos found in {', '.join(paths)}")
-    recognizer = EmotionRecognizer.load(model, detector=detector, runtime=runtime)
+    recognizer = EmotionRecognizer.load(model, detector=detector, runtime=runtime, min_face=min_face,
+                                        align=align)
     if explain and not recognizer.can_explain:
         raise FerkitError(EXPLAIN_NEEDS_KERAS)
-    run = Run(recognizer, out, explain, fps, every)
+    run = Run(recognizer, out, explain, fps, every, smooth)
     pending: list[Input] = []
     with tqdm(total=len(inputs), unit="input", disable=None if len(inputs) > 1 else True) as bar:
         for item in inputs:
@@ -184,6 +215,8 @@ def predict(
                 pending = []
         run.images(pending)
         bar.update(len(pending))
+    if run.without_face:
+        typer.echo(no_face_hint(run.without_face, run.images_predicted, detector, min_face), err=True)
     if run.succeeded == 0:
         typer.echo(f"no input could be processed ({len(inputs)} given)", err=True)
         raise typer.Exit(EXIT_NOTHING_SUCCEEDED)

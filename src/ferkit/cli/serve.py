@@ -41,7 +41,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     model: Annotated[Path | None, typer.Option(help="Model file (.keras, .h5, .onnx, .tflite, SavedModel); "
                                                     "default: the model shipped with ferkit.")] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: haar (fast), mtcnn or none.")] = "haar",
+    detector: Annotated[str, typer.Option(help="Face detector: yunet (fast, landmarks), haar, mtcnn or none.")
+                        ] = "yunet",
     min_face: Annotated[int, typer.Option(help="Smallest face side in pixels to look for; larger is faster.",
                                           min=8)] = MIN_FACE,
     runtime: Annotated[str, typer.Option(help="auto (by file), keras, onnx, litert, saved_model.")] = "auto",

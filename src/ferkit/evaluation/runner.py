@@ -115,7 +115,7 @@ def predict_in_batches(predict_proba: Callable[[np.ndarray], np.ndarray], images
 
 def _detected_faces(data: LabeledData, indices: np.ndarray, detector: str, metadata):
     """Each row's largest detected face, framed for the model; rows without a face get None."""
-    from ferkit.inference.faces import crop_largest_face
+    from ferkit.faces.framing import crop_largest_face
 
     return [crop_largest_face(data.images[i], detector, metadata)
             for i in tqdm(indices, desc=f"detecting faces ({detector})", unit="image", leave=False,
@@ -161,7 +161,7 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
         model_path: a ferkit model file.
         data_path: any dataset `ferkit.data.load_data` reads.
         split: the split's own name ("PrivateTest") or a role ("test"); default test, else validation.
-        detector: "none" uses images as the data provides them; "haar"/"mtcnn" detect the largest face
+        detector: "none" uses images as the data provides them; "yunet"/"haar"/"mtcnn" detect the largest face
             first and frame it as `ferkit.inference` does for prediction (no face: counted as wrong).
         tta: average flipped and shifted views (see `ferkit.evaluation.tta`).
         batch_size: images per classifier call.

@@ -1,11 +1,12 @@
 """`EmotionRecognizer`: faces in, emotions out.
 
-    recognizer = EmotionRecognizer.load()            # the shipped default model, Haar face detection
+    recognizer = EmotionRecognizer.load()            # the shipped default model, YuNet face detection
     for face in recognizer.predict("photo.jpg"):
-        print(face.box, face.emotion, face.confidence)
+        print(face.box, face.landmarks, face.emotion, face.confidence)
 
-Each image goes through detection (boxes in original pixels), framing (each face cut the way the model's
-training faces were cut) and one batched classifier call for all its faces. `predict_many` sends the faces of
+Each image goes through detection (boxes and five landmarks in original pixels), alignment or framing (each
+face warped or cut the way the model's training faces were framed, see `ferkit.faces`) and one batched
+classifier call for all its faces. `predict_many` sends the faces of
 many images through the classifier together.
 """
 
@@ -21,9 +22,9 @@ import numpy as np
 
 from ferkit.data.images import decode_image, pil_to_rgb
 from ferkit.errors import FerkitError, ModelFileError
+from ferkit.faces import DEFAULT_DETECTOR, LANDMARK_NAMES, MIN_FACE, FaceBox, make_detector
+from ferkit.faces.framing import as_rgb, framing_for, model_input
 from ferkit.inference.classifier import load_classifier
-from ferkit.inference.faces import FaceBox, make_detector
-from ferkit.inference.framing import as_rgb, crop_region, frame_face, framing_for
 
 DEFAULT_MODEL = "fervgg.keras"
 JSON_DECIMALS = 4
@@ -81,8 +82,11 @@ class Face:
         emotion: the most probable class.
         confidence: its probability (calibrated with the model's temperature).
         probabilities: every class's probability.
-        detector_score: the detector's confidence, when it gives one (MTCNN).
+        detector_score: the detector's confidence, when it gives one (YuNet, MTCNN).
+        landmarks: `{"right_eye": (x, y), "left_eye", "nose", "mouth_right", "mouth_left"}` in image pixels
+            (the subject's right and left), or None for detectors without landmarks (Haar, `none`).
         region: `(x0, y0, x1, y1)` the model's crop was cut from (may reach past the image border).
+        track: in a video, the id of the person this face belongs to across frames (None for photos).
         crop: the model input for this face (H, W, C) uint8.
         heatmap: Grad-CAM map over `region` in [0, 1], once `EmotionRecognizer.explain` has run.
     """
@@ -92,17 +96,24 @@ class Face:
     confidence: float
     probabilities: dict[str, float]
     detector_score: float | None = None
+    landmarks: dict[str, tuple[float, float]] | None = None
     region: tuple[int, int, int, int] | None = None
+    track: int | None = None
     crop: np.ndarray | None = field(default=None, repr=False)
     heatmap: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        fields = {
             "box": [int(v) for v in self.box],
+            "landmarks": None if self.landmarks is None else {
+                name: [round(float(x), 1), round(float(y), 1)] for name, (x, y) in self.landmarks.items()},
             "emotion": self.emotion,
             "confidence": _rounded(self.confidence),
             "probabilities": {name: _rounded(p) for name, p in self.probabilities.items()},
         }
+        if self.track is not None:
+            fields["track"] = self.track
+        return fields
 
 
 class Prediction(list):
@@ -128,28 +139,34 @@ class EmotionRecognizer:
 
     Args:
         classifier: a classifier runtime from `ferkit.inference.classifier.load_classifier`.
-        detector: a detector name (`haar`, `mtcnn`, `none`) or object with `name` and `detect(rgb)`.
+        detector: a detector name (`yunet`, `haar`, `mtcnn`, `none`) or object with `name` and `detect(rgb)`.
+        min_face: smallest face side, in pixels, a named detector looks for.
+        align: warp faces with landmarks upright onto the training faces' landmark template.
     """
 
-    def __init__(self, classifier, detector="haar"):
+    def __init__(self, classifier, detector=DEFAULT_DETECTOR, min_face: int = MIN_FACE, align: bool = True):
         self.classifier = classifier
-        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        self.detector = make_detector(detector, min_face) if isinstance(detector, str) else detector
         self.metadata = classifier.metadata
         self.model_path = getattr(classifier, "path", None)
         self.framing = framing_for(self.detector.name, self.metadata)
+        self.align = align
         self._gradcam = None
 
     @classmethod
-    def load(cls, model: str | Path | None = None, detector: str = "haar", runtime: str = "auto"):
+    def load(cls, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, runtime: str = "auto",
+             min_face: int = MIN_FACE, align: bool = True):
         """Load a model file (default: the model shipped with ferkit) and a face detector.
 
         Args:
             model: `.keras`, `.h5`, `.onnx` or `.tflite` model file; None for the shipped default model.
-            detector: `haar` (fast), `mtcnn` (accurate) or `none` (each image is already one face).
+            detector: `yunet` (default: fast, landmarks), `haar`, `mtcnn` or `none` (each image is one face).
             runtime: "auto" (from the file) or keras / onnx / litert / saved_model.
+            min_face: smallest face side, in pixels, to look for (larger is faster).
+            align: warp faces upright by their landmarks (YuNet, MTCNN) before classifying.
         """
         path = Path(model) if model is not None else default_model_path()
-        return cls(load_classifier(path, runtime), detector)
+        return cls(load_classifier(path, runtime), detector, min_face, align)
 
     @property
     def class_names(self) -> list[str]:
@@ -172,18 +189,20 @@ class EmotionRecognizer:
         """
         rgbs = [load_image(image) for image in images]
         found = [self.detector.detect(rgb) for rgb in rgbs]
-        crops = [frame_face(rgb, box, self.metadata, self.framing)
-                 for rgb, boxes in zip(rgbs, found, strict=True) for box in boxes]
+        inputs = [model_input(rgb, box, self.metadata, self.framing, self.align)
+                  for rgb, boxes in zip(rgbs, found, strict=True) for box in boxes]
+        crops = [crop for crop, _ in inputs]
         probabilities = self.classifier.predict_proba(np.stack(crops)) if crops else np.zeros((0, 0))
         results, start = [], 0
         for rgb, boxes in zip(rgbs, found, strict=True):
-            faces = [self._face(box, probabilities[start + i], crops[start + i])
+            faces = [self._face(box, probabilities[start + i], *inputs[start + i])
                      for i, box in enumerate(boxes)]
             results.append(Prediction(faces, image_size=rgb.shape[:2]))
             start += len(boxes)
         return results
 
-    def _face(self, box: FaceBox, probabilities: np.ndarray, crop: np.ndarray) -> Face:
+    def _face(self, box: FaceBox, probabilities: np.ndarray, crop: np.ndarray,
+              region: tuple[int, int, int, int]) -> Face:
         best = int(np.argmax(probabilities))
         return Face(
             box=box.as_list(),
@@ -191,7 +210,8 @@ class EmotionRecognizer:
             confidence=float(probabilities[best]),
             probabilities={name: float(p) for name, p in zip(self.class_names, probabilities, strict=True)},
             detector_score=box.score,
-            region=crop_region(box, self.framing),
+            landmarks=None if box.landmarks is None else dict(zip(LANDMARK_NAMES, box.landmarks, strict=True)),
+            region=region,
             crop=crop,
         )
 

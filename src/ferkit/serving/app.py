@@ -63,7 +63,7 @@ class ServeSettings:
     """
 
     model: str | Path | None = None
-    detector: str = "haar"
+    detector: str = "yunet"
     min_face: int = MIN_FACE
     runtime: str = "auto"
     max_body_bytes: int = 10 * MEGABYTE

@@ -1,0 +1,174 @@
+"""YuNet, the default detector: faces of every size with five landmarks, tight crops, rolled faces, crowds,
+degenerate images, a damaged model file, several threads; and alignment of the found faces."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+import pytest
+from inference_support import ASTRONAUT_FACE_CENTRE, HEAD, astronaut, chelsea, group_photo, on_astronaut_face
+
+from ferkit.faces import LANDMARK_NAMES, make_detector
+from ferkit.faces import yunet as yunet_module
+from ferkit.faces.alignment import FER2013_TEMPLATE, aligned_crop, alignment_matrix, roll_degrees
+from ferkit.faces.framing import CALIBRATED_FRAMING, model_input
+from ferkit.faces.yunet import DetectorModelError, YuNetDetector
+from ferkit.models.saving import ModelMetadata
+
+METADATA = ModelMetadata(class_names=["a", "b"], image_size=(48, 48), color_mode="grayscale")
+
+
+@pytest.fixture(scope="module")
+def yunet():
+    return YuNetDetector()
+
+
+def rolled(image: np.ndarray, degrees: float) -> np.ndarray:
+    """The image rotated by `degrees` (counter-clockwise) about the astronaut's face centre."""
+    matrix = cv2.getRotationMatrix2D(ASTRONAUT_FACE_CENTRE, degrees, 1.0)
+    return cv2.warpAffine(image, matrix, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
+
+
+def crowd(count: int = 50, side: int = 64) -> np.ndarray:
+    """`count` copies of the astronaut's head in a grid, each about `side` pixels tall."""
+    head = cv2.resize(astronaut()[HEAD], (round(side * 190 / 200), side), interpolation=cv2.INTER_AREA)
+    columns = 10
+    rows = -(-count // columns)
+    canvas = np.full((rows * (side + 8), columns * (head.shape[1] + 8), 3), 120, np.uint8)
+    for index in range(count):
+        row, column = divmod(index, columns)
+        y, x = row * (side + 8), column * (head.shape[1] + 8)
+        canvas[y:y + side, x:x + head.shape[1]] = head
+    return canvas
+
+
+def test_the_astronauts_face_with_five_landmarks_in_place(yunet):
+    boxes = yunet.detect(astronaut())
+    assert len(boxes) == 1
+    box = boxes[0]
+    assert on_astronaut_face(box.as_list()) and box.score > 0.8
+    points = dict(zip(LANDMARK_NAMES, box.landmarks, strict=True))
+    # The subject's right eye is on the image's left; eyes above nose above mouth; all inside the box.
+    assert points["right_eye"][0] < points["nose"][0] < points["left_eye"][0]
+    assert points["mouth_right"][0] < points["mouth_left"][0]
+    assert max(points["right_eye"][1], points["left_eye"][1]) < points["nose"][1] < points["mouth_left"][1]
+    for x, y in box.landmarks:
+        assert box.x <= x <= box.x + box.w and box.y <= y <= box.y + box.h
+
+
+def test_no_human_face_in_the_cat(yunet):
+    assert yunet.detect(chelsea()) == []
+
+
+def test_group_photo_faces_largest_first(yunet):
+    image, expected = group_photo(scales=(1.0, 0.7, 0.45, 0.35))
+    boxes = yunet.detect(image)
+    assert len(boxes) == len(expected)
+    for box, (centre_x, centre_y, side) in zip(boxes, expected, strict=True):
+        assert abs(box.x + box.w / 2 - centre_x) < 0.3 * side
+        assert abs(box.y + box.h / 2 - centre_y) < 0.3 * side
+
+
+def test_fifty_faces_are_all_found(yunet):
+    assert len(yunet.detect(crowd(50))) == 50
+
+
+def test_min_face_trades_small_faces_for_speed():
+    image, expected = group_photo(scales=(1.0, 0.35))  # faces of about 95 and 33 px
+    assert len(YuNetDetector(min_face=32).detect(image)) == 2
+    assert len(YuNetDetector(min_face=80).detect(image)) == 1
+
+
+@pytest.mark.parametrize("degrees", [-30, 30])
+def test_rolled_faces_are_found_and_their_roll_has_the_right_sign(yunet, degrees):
+    boxes = yunet.detect(rolled(astronaut(), degrees))
+    assert len(boxes) == 1 and on_astronaut_face(boxes[0].as_list())
+    # Rotating the image counter-clockwise lowers the subject's right eye (image left): the eye line turns by
+    # -degrees. YuNet's landmarks follow only part of a roll (about 5 of 30 degrees), so only the direction
+    # relative to the upright face is checked.
+    upright = roll_degrees(yunet.detect(astronaut())[0].landmarks)
+    assert np.sign(roll_degrees(boxes[0].landmarks) - upright) == -np.sign(degrees)
+
+
+def test_a_tight_crop_is_found_without_the_none_detector(yunet):
+    tight = astronaut()[60:185, 170:285]  # the face filling the image, as in SFEW or CK+
+    boxes = yunet.detect(tight)
+    assert len(boxes) == 1 and boxes[0].area > 0.4 * tight.shape[0] * tight.shape[1]
+
+
+def test_a_small_face_shaped_image_with_no_detection_can_be_taken_whole():
+    blank = np.full((181, 143, 3), 128, np.uint8)
+    assert YuNetDetector().detect(blank) == []
+    fallback = YuNetDetector(whole_image_fallback=True)
+    assert [box.as_list() for box in fallback.detect(blank)] == [[0, 0, 143, 181]]
+    assert fallback.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (3, 500, 3), (2, 2, 3)])
+def test_degenerate_images_have_no_face(yunet, shape):
+    assert yunet.detect(np.zeros(shape, np.uint8)) == []
+
+
+@pytest.mark.slow
+def test_a_huge_image_is_searched_on_a_shrunk_copy(yunet):
+    huge = np.full((10_000, 10_000, 3), 120, np.uint8)
+    face = cv2.resize(astronaut(), (2000, 2000))
+    huge[4000:6000, 4000:6000] = face
+    boxes = yunet.detect(huge)
+    assert len(boxes) == 1
+    assert on_astronaut_face([(v - 4000 * (i < 2)) / (2000 / 512) for i, v in enumerate(boxes[0].as_list())])
+
+
+def test_threads_share_one_detector(yunet):
+    images = [astronaut(), chelsea(), group_photo()[0]] * 4
+    expected = [len(yunet.detect(image)) for image in images]
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda image: len(yunet.detect(image)), images)) == expected
+
+
+def test_a_damaged_model_file_is_a_one_line_error(tmp_path, monkeypatch):
+    damaged = tmp_path / "face_detection_yunet_2023mar.onnx"
+    damaged.write_bytes(b"\0" * 100)
+    monkeypatch.setattr(yunet_module, "yunet_path", lambda: damaged)
+    yunet_module.yunet_model_bytes.cache_clear()
+    try:
+        with pytest.raises(DetectorModelError, match=r"face_detection_yunet_2023mar\.onnx is damaged"):
+            make_detector("yunet")
+    finally:
+        yunet_module.yunet_model_bytes.cache_clear()
+
+
+def test_alignment_maps_the_landmarks_onto_the_template():
+    template = np.array(FER2013_TEMPLATE) * 48
+    # A face twice the template's size, rolled by 20 degrees and shifted: the fit recovers the exact mapping.
+    angle = np.radians(20)
+    rotation = 2 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    landmarks = template @ rotation.T + (100, 40)
+    matrix = alignment_matrix(landmarks, (48, 48))
+    mapped = np.hstack([landmarks, np.ones((5, 1))]) @ matrix.T
+    np.testing.assert_allclose(mapped, template, atol=1e-6)
+    assert np.hypot(*matrix[:, 0]) == pytest.approx(0.5)
+
+
+def test_aligned_crops_of_a_rolled_face_match_the_upright_one(yunet):
+    upright_landmarks = np.array(yunet.detect(astronaut())[0].landmarks)
+    upright = aligned_crop(astronaut(), upright_landmarks, (48, 48)).astype(float)
+    for degrees in (-25, 25):
+        matrix = cv2.getRotationMatrix2D(ASTRONAUT_FACE_CENTRE, degrees, 1.0)
+        image = rolled(astronaut(), degrees)
+        landmarks = np.hstack([upright_landmarks, np.ones((5, 1))]) @ matrix.T  # where the points moved to
+        aligned = aligned_crop(image, landmarks, (48, 48)).astype(float)
+        box = yunet.detect(image)[0]
+        unaligned = cv2.resize(image[box.y:box.y + box.h, box.x:box.x + box.w], (48, 48)).astype(float)
+        # Alignment undoes the roll: the aligned crop is far closer to the upright face than the box crop.
+        assert np.abs(aligned - upright).mean() < 0.5 * np.abs(unaligned - upright).mean()
+
+
+def test_model_input_aligns_faces_with_landmarks_and_frames_the_others(yunet):
+    box = yunet.detect(astronaut())[0]
+    crop, region = model_input(astronaut(), box, METADATA, CALIBRATED_FRAMING["yunet"], align=True)
+    assert crop.shape == (48, 48, 1)
+    x0, y0, x1, y1 = region
+    assert x0 < box.x + box.w / 2 < x1 and y0 < box.y + box.h / 2 < y1
+    framed, framed_region = model_input(astronaut(), box, METADATA, CALIBRATED_FRAMING["yunet"], align=False)
+    assert framed.shape == (48, 48, 1) and framed_region != region
