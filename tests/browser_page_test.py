@@ -203,6 +203,8 @@ def test_dropped_photo_without_face_says_so(browser, base_url, photos):
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
     page.wait_for_function("document.querySelector('#panel-photo').dataset.result === 'no-face'")
     assert "No face found" in page.inner_text("#photo-status")
+    side_panel = page.inner_text("#faces-empty")  # the side panel says what was searched and what to try
+    assert "No face found (detector yunet, faces from 32 px)" in side_panel and "try" in side_panel
     assert page.locator("#face-list li").count() == 0
     screenshot(page, "photo-no-face")
 
@@ -236,7 +238,8 @@ def test_webcam_shows_live_boxes_and_frame_rate(browser, base_url):
     page.wait_for_function(f"{boxes} >= 1", timeout=60_000)
     page.wait_for_function("Number(document.querySelector('#fps').textContent) > 0", timeout=60_000)
     summary = page.inner_text("#live-summary")
-    assert re.search(rf"largest: ({'|'.join(FER_CLASSES)}) \d+%", summary), summary
+    # Faces are tracked across frames as in `ferkit predict` on a video: the label names the person.
+    assert re.search(rf"largest \(person 1\): ({'|'.join(FER_CLASSES)}) \d+%", summary), summary
     assert page.locator("#live-chart .bar-row").count() == len(FER_CLASSES)
     screenshot(page, "webcam-live")
     page.click("#webcam-stop")

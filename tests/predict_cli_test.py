@@ -66,6 +66,20 @@ def test_folders_are_searched_recursively_and_annotated_images_written(model, tm
     assert decode_image(out / "sub" / "group.annotated.png").shape == (480, 640, 3)
 
 
+def test_images_without_a_face_get_a_hint_on_stderr(model, tmp_path):
+    (tmp_path / "cat.png").write_bytes(encode(chelsea()))
+    (tmp_path / "a.png").write_bytes(encode(astronaut()))
+    result, records = run(tmp_path / "cat.png", tmp_path / "a.png", "--model", model, "--min-face", "40")
+    assert result.exit_code == 0 and [len(r["faces"]) for r in records] == [0, 1]
+    assert records[1]["faces"][0]["landmarks"] is not None
+    hint = [line for line in result.stderr.splitlines() if line.startswith("hint:")]
+    assert hint == [f"hint: no face found in {tmp_path / 'cat.png'} with --detector yunet, faces from 40 px; "
+                    "try --min-face 20 for smaller faces, another --detector, or --detector none if each image "
+                    "is already a face crop"]
+    result, _ = run(tmp_path / "a.png", "--model", model)
+    assert "hint:" not in result.stderr
+
+
 def test_stdin_image(model):
     result, records = run("-", "--model", model, "--detector", "none", stdin=encode(chelsea(), "JPEG"))
     assert result.exit_code == 0, result.output

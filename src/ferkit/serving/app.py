@@ -362,6 +362,7 @@ def _model_card(recognizer, model_path: str | Path | None) -> dict[str, Any]:
         "input_size": list(metadata.image_size),
         "color_mode": metadata.color_mode,
         "temperature": metadata.temperature,
+        "detector": {"name": recognizer.detector.name, "min_face": getattr(recognizer.detector, "min_face", None)},
         "metrics": extra.get("metrics", {}),
         "extra": {key: value for key, value in extra.items() if key not in ("metrics", "version")},
     }

@@ -6,6 +6,13 @@ const FRAME_INTERVAL_MS = 150; // at most ~6-7 webcam frames per second are sent
 const WEBCAM_MAX_WIDTH = 640; // frames are downscaled before upload
 const FPS_WINDOW_MS = 3000;
 const MAX_DISPLAY_SIDE = 2048; // photos are drawn at most this large
+// Webcam tracking and smoothing: the same rules and constants as `ferkit predict` on a video
+// (ferkit.faces.tracking): greedy matching by IoU (centre distance for fast moves), a track kept 1 s after
+// its face was last seen, probabilities averaged per track with a 0.5 s half-life.
+const TRACK_MIN_IOU = 0.2;
+const TRACK_MAX_CENTRE_SHIFT = 0.6;
+const TRACK_KEEP_MS = 1000;
+const SMOOTH_HALF_LIFE_MS = 500;
 
 const EMOTION_COLORS = {
   angry: "#e5484d",
@@ -25,6 +32,7 @@ const state = {
   classes: [],
   photo: { bitmap: null, faces: [], selected: -1, scaleX: 1, scaleY: 1 },
   cam: { stream: null, running: false, frameTimes: [] },
+  detector: null,
 };
 
 function colorFor(emotion) {
@@ -62,6 +70,7 @@ async function loadModelInfo() {
       const body = await readJson(response);
       if (response.ok) {
         state.classes = body.classes || [];
+        state.detector = body.detector || null;
         const [h, w] = body.input_size || [];
         info.textContent = `Model ${body.name} · version ${body.version} · ${state.classes.length} emotions` +
           (h ? ` · ${w}×${h} ${body.color_mode}` : "");
@@ -125,7 +134,8 @@ function drawFace(ctx, face, scaleX, scaleY, offsetX, offsetY, selected, unit) {
   ctx.strokeRect(left, top, w * scaleX, h * scaleY);
   ctx.shadowBlur = 0;
 
-  const text = `${face.emotion} ${percent(face.confidence)}`;
+  const person = face.track ? `#${face.track} ` : "";
+  const text = `${person}${face.emotion} ${percent(face.confidence)}`;
   const fontSize = Math.max(12, unit * 6);
   ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
   const padding = fontSize * 0.3;
@@ -137,6 +147,90 @@ function drawFace(ctx, face, scaleX, scaleY, offsetX, offsetY, selected, unit) {
   ctx.fillStyle = "#111";
   ctx.textBaseline = "top";
   ctx.fillText(text, left - ctx.lineWidth / 2 + padding, labelTop + padding);
+  drawLandmarks(ctx, face, scaleX, scaleY, offsetX, offsetY, unit);
+}
+
+// Five small dots (eyes, nose tip, mouth corners) with a dark rim, readable on any background.
+function drawLandmarks(ctx, face, scaleX, scaleY, offsetX, offsetY, unit) {
+  if (!face.landmarks) return;
+  const radius = Math.max(1.5, unit * 0.9);
+  for (const [x, y] of Object.values(face.landmarks)) {
+    ctx.beginPath();
+    ctx.arc(offsetX + x * scaleX, offsetY + y * scaleY, radius, 0, 2 * Math.PI);
+    ctx.fillStyle = "#0ff";
+    ctx.fill();
+    ctx.lineWidth = Math.max(1, radius / 2);
+    ctx.strokeStyle = "#111";
+    ctx.stroke();
+  }
+}
+
+// ---- webcam tracking ----------------------------------------------------------------------------
+
+function iou(a, b) {
+  const width = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
+  const height = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
+  const inter = width * height;
+  const union = a[2] * a[3] + b[2] * b[3] - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+function similarity(a, b) {
+  const overlap = iou(a, b);
+  if (overlap >= TRACK_MIN_IOU) return overlap;
+  const side = Math.max(a[2], a[3], b[2], b[3]);
+  const shift = Math.hypot(a[0] + a[2] / 2 - b[0] - b[2] / 2, a[1] + a[3] / 2 - b[1] - b[3] / 2) / side;
+  const sizes = Math.max(a[2], b[2]) / Math.max(1, Math.min(a[2], b[2]));
+  return shift <= TRACK_MAX_CENTRE_SHIFT && sizes <= 1.5 ? TRACK_MIN_IOU * (1 - shift / TRACK_MAX_CENTRE_SHIFT) : 0;
+}
+
+// Gives each face its person's `track` id and replaces its probabilities by the track's moving average.
+class FaceTracker {
+  constructor() {
+    this.tracks = [];
+    this.nextId = 1;
+  }
+
+  update(faces, nowMs) {
+    this.tracks = this.tracks.filter((track) => nowMs - track.seenMs <= TRACK_KEEP_MS);
+    const pairs = [];
+    this.tracks.forEach((track, t) => faces.forEach((face, f) => pairs.push([similarity(track.box, face.box), t, f])));
+    pairs.sort((p, q) => q[0] - p[0]);
+    const assigned = new Array(faces.length).fill(null);
+    const used = new Set();
+    for (const [score, t, f] of pairs) {
+      if (score <= 0) break;
+      if (used.has(t) || assigned[f] !== null) continue;
+      used.add(t);
+      assigned[f] = this.tracks[t];
+    }
+    return faces.map((face, f) => {
+      let track = assigned[f];
+      if (track === null) {
+        track = { id: this.nextId++, probabilities: null };
+        this.tracks.push(track);
+      }
+      const names = Object.keys(face.probabilities);
+      const current = names.map((name) => face.probabilities[name]);
+      const step = track.probabilities ? 1 - 0.5 ** ((nowMs - track.seenMs) / SMOOTH_HALF_LIFE_MS) : 1;
+      track.probabilities = track.probabilities
+        ? track.probabilities.map((value, i) => value + step * (current[i] - value)) : current;
+      track.box = face.box;
+      track.seenMs = nowMs;
+      const best = track.probabilities.indexOf(Math.max(...track.probabilities));
+      const probabilities = Object.fromEntries(names.map((name, i) => [name, track.probabilities[i]]));
+      return { ...face, track: track.id, probabilities, emotion: names[best], confidence: track.probabilities[best] };
+    });
+  }
+}
+
+// What was searched, for "no face found" messages.
+function searchedFor() {
+  const detector = state.detector;
+  if (!detector) return "";
+  if (detector.name === "none") return " (the server takes each image as one face)";
+  const size = detector.min_face ? `, faces from ${detector.min_face} px` : "";
+  return ` (detector ${detector.name}${size})`;
 }
 
 // ---- photo mode ---------------------------------------------------------------------------------
@@ -176,6 +270,10 @@ function renderPhoto() {
     list.append(item);
   });
   $("faces-empty").hidden = faces.length > 0;
+  if (state.photo.analysed) {
+    $("faces-empty").textContent = `No face found${searchedFor()}. Faces smaller than that, strongly turned ` +
+      "away or hidden are missed: try a larger or closer photo.";
+  }
   renderChart($("chart"), faces[selected]);
 }
 
@@ -253,13 +351,15 @@ async function analysePhoto(file) {
     selected: body.faces.length ? 0 : -1,
     scaleX: bitmap ? bitmap.width / width : 1,
     scaleY: bitmap ? bitmap.height / height : 1,
+    analysed: true,
   };
   $("photo-stage").hidden = !bitmap;
   $("dropzone").classList.add("compact");
   renderPhoto();
 
   const count = body.faces.length;
-  const found = count === 0 ? "No face found in this photo." : `${count} face${count > 1 ? "s" : ""} found.`;
+  const found = count === 0 ? `No face found in this photo${searchedFor()}.` :
+    `${count} face${count > 1 ? "s" : ""} found.`;
   const display = bitmap ? "" : " (this browser cannot display the image format)";
   setStatus("photo-status", `${found} ${width}×${height} px, ${elapsed} ms${display}.`);
   $("panel-photo").dataset.result = count ? "faces" : "no-face";
@@ -359,6 +459,7 @@ async function sendFrame(grab) {
 async function webcamLoop() {
   const grab = document.createElement("canvas");
   const video = $("video");
+  const tracker = new FaceTracker();
   while (state.cam.running) {
     const started = performance.now();
     if (video.readyState < 2 || !video.videoWidth) {
@@ -368,13 +469,15 @@ async function webcamLoop() {
     try {
       const body = await sendFrame(grab);
       if (!state.cam.running) break;
-      drawOverlay(body.faces, grab.width, grab.height);
+      const faces = tracker.update(body.faces, performance.now());
+      drawOverlay(faces, grab.width, grab.height);
       measureFps(performance.now());
-      const count = body.faces.length;
-      const main = body.faces[0];
+      const count = faces.length;
+      const main = faces[0];
       $("live-summary").textContent = count
-        ? `${count} face${count > 1 ? "s" : ""} · largest: ${main.emotion} ${percent(main.confidence)}`
-        : "No face in view.";
+        ? `${count} face${count > 1 ? "s" : ""} · largest (person ${main.track}): ${main.emotion} ` +
+          percent(main.confidence)
+        : `No face in view${searchedFor()}.`;
       renderChart($("live-chart"), main);
       setStatus("webcam-status", "Live.");
     } catch (error) {
