@@ -68,7 +68,7 @@ def row(label: str, measured: tuple[np.ndarray, np.ndarray]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="model file (default: shipped, else untrained fervgg)")
-    parser.add_argument("--detectors", nargs="+", default=["haar"], choices=["haar", "mtcnn", "none"])
+    parser.add_argument("--detectors", nargs="+", default=["yunet"], choices=["yunet", "haar", "mtcnn", "none"])
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 64, 256])
     args = parser.parse_args()

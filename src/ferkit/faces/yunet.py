@@ -5,8 +5,9 @@ source: the OpenCV model zoo) ships inside the package and is checked against it
 
 Detection runs on a copy resized so that the smallest wanted face is `YUNET_WINDOW` pixels wide (YuNet finds
 faces down to about 12-17 px). A face that fills the image (a tight crop, as in SFEW or CK+) leaves the
-detector little context; when nothing is found the image is searched again with a grey border around it (and,
-on request, a small face-shaped image where even that finds nothing is taken whole; see `YuNetDetector`).
+detector little context; when nothing is found in a small face-shaped image, it is searched again with a grey
+border around it (and, on request, taken whole if even that finds nothing; see `YuNetDetector`). Larger
+images are not searched twice, so a frame without a face costs no more than one with a face.
 """
 
 from __future__ import annotations
@@ -118,9 +119,9 @@ class YuNetDetector:
         scale = detection_scale(rgb.shape, self.min_face, YUNET_WINDOW, max_side=YUNET_MAX_SIDE)
         bgr = cv2.cvtColor(resized(rgb, scale), cv2.COLOR_RGB2BGR)
         found = self._detect_at(bgr, scale, (0.0, 0.0), rgb.shape)
-        if found:
+        if found or not is_tight_crop_shaped(rgb.shape):
             return self._large_enough(found, rgb.shape)
-        # Nothing found: a face filling the image may just need context around it.
+        # Nothing found in a small face-shaped image: a face filling it may just need context around it.
         border = round(max(bgr.shape[:2]) * RETRY_BORDER)
         padded = cv2.copyMakeBorder(bgr, border, border, border, border, cv2.BORDER_CONSTANT,
                                     value=(127, 127, 127))
