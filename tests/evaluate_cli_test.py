@@ -203,8 +203,9 @@ def test_missing_model_is_a_one_line_error(command, fer_like_npz, tmp_path, monk
     assert str(missing) in stderr
 
 
+@pytest.mark.parametrize("detector", ["yunet", "haar"])
 def test_evaluate_with_a_detector_counts_images_without_a_face_as_wrong(model_file, tmp_path, monkeypatch,
-                                                                         capsys):
+                                                                         capsys, detector):
     import cv2
     from skimage import data as skimage_data
 
@@ -217,14 +218,14 @@ def test_evaluate_with_a_detector_counts_images_without_a_face_as_wrong(model_fi
     np.savez(path, images=images, labels=np.array([3, 6, 3, 3], np.int8), usage=np.array(["PrivateTest"] * 4))
     out = tmp_path / "detected"
     code, stdout, _ = run_cli(monkeypatch, capsys, "evaluate", "--model", str(model_file), "--data",
-                              str(path), "--detector", "haar", "--out", str(out))
+                              str(path), "--detector", detector, "--out", str(out))
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     saved = np.load(out / "predictions.npz")
     assert saved["face_found"].tolist() == [True, True, False, False]
     assert np.isnan(saved["probabilities"][2:]).all()
     assert metrics["n_without_prediction"] == 2
-    assert metrics["protocol"]["detector"] == "haar"
+    assert metrics["protocol"]["detector"] == detector
     # The two faces get the same prediction, which can match at most one of their two labels.
     assert metrics["accuracy"] <= 0.25
     assert np.array(metrics["confusion_matrix"]).sum() == 2
