@@ -68,8 +68,8 @@ def main() -> None:
 
     import cv2
 
+    from ferkit.faces import MIN_FACE, make_detector
     from ferkit.inference import EmotionRecognizer, load_classifier
-    from ferkit.inference.faces import MIN_FACE, make_detector
     from ferkit.inference.video import open_video, predict_video
 
     if not args.video.is_file():

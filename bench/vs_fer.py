@@ -73,7 +73,7 @@ def make_photos(folder: Path, count: int, seed: int = 0) -> list[Path]:
     import numpy as np
     from skimage import data as skimage_data
 
-    from ferkit.inference.faces import make_detector
+    from ferkit.faces import make_detector
 
     ferkit_haar = make_detector("haar")
     opencv_haar = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
@@ -180,8 +180,8 @@ def ferkit_worker(args) -> dict:
     started = time.perf_counter()
     import numpy as np
 
+    from ferkit.faces import MIN_FACE, make_detector
     from ferkit.inference import EmotionRecognizer, load_classifier
-    from ferkit.inference.faces import MIN_FACE, make_detector
 
     min_face = args.min_face or MIN_FACE
     recognizer = EmotionRecognizer(load_classifier(args.model_file), make_detector(args.detector, min_face=min_face))

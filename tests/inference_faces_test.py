@@ -76,6 +76,8 @@ def test_mtcnn_finds_the_astronaut_with_a_confidence():
     boxes = shared_detector("mtcnn").detect(astronaut())
     assert len(boxes) == 1 and boxes[0].score > 0.9
     assert on_astronaut_face(boxes[0].as_list()), boxes
+    right_eye, left_eye, nose, mouth_right, mouth_left = boxes[0].landmarks  # the subject's right: image left
+    assert right_eye[0] < nose[0] < left_eye[0] and mouth_right[0] < mouth_left[0]
     assert shared_detector("mtcnn").detect(chelsea()) == []
 
 

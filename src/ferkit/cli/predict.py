@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ferkit.errors import FerkitError
+from ferkit.faces.detectors import MIN_FACE
 
 STDIN = "-"
 EXIT_NOTHING_SUCCEEDED = 1
@@ -154,7 +155,7 @@ def predict(
     ] = "yunet",
     min_face: Annotated[int, typer.Option(
         help="Smallest face side to look for, in pixels: lower finds smaller faces (crowds), higher is faster.",
-        min=8)] = 32,
+        min=8)] = MIN_FACE,
     align: Annotated[bool, typer.Option(
         "--align/--no-align", help="Warp each face upright by its landmarks before classifying.")] = True,
     smooth: Annotated[float, typer.Option(
@@ -173,8 +174,8 @@ def predict(
     """Predict the emotion of every face; one JSON line per image (per sampled frame of a video)."""
     from tqdm import tqdm
 
+    from ferkit.faces import DETECTORS
     from ferkit.inference import EmotionRecognizer
-    from ferkit.inference.faces import DETECTORS
     from ferkit.inference.predictor import EXPLAIN_NEEDS_KERAS
 
     if detector not in DETECTORS:

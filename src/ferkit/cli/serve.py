@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ferkit.errors import ConfigError, ModelFileError
-from ferkit.inference.faces import MIN_FACE
+from ferkit.faces import MIN_FACE
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -60,8 +60,8 @@ def serve(
         raise ConfigError(f"--max-pixels must be positive, got {max_pixels}")
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"--log-level must be debug, info, warning or error, got {log_level!r}")
+    from ferkit.faces import DETECTORS
     from ferkit.inference.classifier import RUNTIMES
-    from ferkit.inference.faces import DETECTORS
     from ferkit.inference.predictor import default_model_path
 
     if detector not in DETECTORS:

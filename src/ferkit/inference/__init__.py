@@ -1,6 +1,7 @@
-"""Prediction on photos and video: face detection, framing, the `EmotionRecognizer`, Grad-CAM, annotation.
+"""Prediction on photos and video: the `EmotionRecognizer` (faces found and framed by `ferkit.faces`), Grad-CAM,
+annotation, video timelines.
 
-Names are imported on first use, so that importing a light submodule (e.g. `ferkit.inference.faces`) does not
+Names are imported on first use, so that importing a light submodule (e.g. `ferkit.inference.video`) does not
 load TensorFlow.
 """
 

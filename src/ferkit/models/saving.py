@@ -34,7 +34,7 @@ class ModelMetadata:
         config: the resolved training Configuration as a dict.
         temperature: softmax temperature fitted for calibration (1.0 = uncalibrated).
         face_margin: fraction of the detector's box added on each side to match the training framing
-            (None: the detector's framing calibrated on FER-2013, see `ferkit.inference.framing`).
+            (None: the detector's framing calibrated on FER-2013, see `ferkit.faces.framing`).
         extra: anything else worth keeping (metrics, data source, version).
     """
 
