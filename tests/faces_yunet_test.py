@@ -69,6 +69,25 @@ def test_group_photo_faces_largest_first(yunet):
         assert abs(box.y + box.h / 2 - centre_y) < 0.3 * side
 
 
+def test_six_faces_of_40_to_110_pixels_two_rolled_by_25_degrees_are_all_found(yunet):
+    head = astronaut()[HEAD]
+    canvas = np.full((480, 1000, 3), 120, np.uint8)
+    x, centres = 10, []
+    for side, roll in [(110, 0), (95, 25), (80, 0), (65, -25), (50, 0), (40, 0)]:
+        small = cv2.resize(head, None, fx=side / 95, fy=side / 95, interpolation=cv2.INTER_AREA)
+        if roll:
+            matrix = cv2.getRotationMatrix2D((small.shape[1] / 2, small.shape[0] / 2), roll, 1.0)
+            small = cv2.warpAffine(small, matrix, small.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+        y = (480 - small.shape[0]) // 2
+        canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
+        centres.append(x + small.shape[1] / 2)
+        x += small.shape[1] + 5
+    boxes = yunet.detect(canvas)
+    assert len(boxes) == 6 and all(box.landmarks is not None for box in boxes)
+    found = sorted(box.x + box.w / 2 for box in boxes)
+    assert all(abs(a - b) < 30 for a, b in zip(found, centres, strict=True))
+
+
 def test_fifty_faces_are_all_found(yunet):
     assert len(yunet.detect(crowd(50))) == 50
 
