@@ -1,4 +1,5 @@
-"""Framing: cut each detected face the way the model's training faces were cut.
+"""Framing: cut each detected face the way the model's training faces were cut — by its landmarks when the
+detector gives them (`model_input` aligns them, see `ferkit.faces.alignment`), else by its box.
 
 A model trained on FER-2013 has only seen faces framed like FER-2013's (48×48, the face filling most of the
 frame). A detector's box is not that frame: each detector draws its box at its own place around the face. A
