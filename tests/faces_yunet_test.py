@@ -185,9 +185,12 @@ def test_aligned_crops_of_a_rolled_face_match_the_upright_one(yunet):
 
 def test_model_input_aligns_faces_with_landmarks_and_frames_the_others(yunet):
     box = yunet.detect(astronaut())[0]
-    crop, region = model_input(astronaut(), box, METADATA, CALIBRATED_FRAMING["yunet"], align=True)
+    crop, region, transform = model_input(astronaut(), box, METADATA, CALIBRATED_FRAMING["yunet"], align=True)
     assert crop.shape == (48, 48, 1)
     x0, y0, x1, y1 = region
     assert x0 < box.x + box.w / 2 < x1 and y0 < box.y + box.h / 2 < y1
-    framed, framed_region = model_input(astronaut(), box, METADATA, CALIBRATED_FRAMING["yunet"], align=False)
-    assert framed.shape == (48, 48, 1) and framed_region != region
+    # The transform takes the landmarks onto the template in crop pixels.
+    mapped = np.hstack([np.array(box.landmarks), np.ones((5, 1))]) @ transform.T
+    assert np.abs(mapped - np.array(FER2013_TEMPLATE) * 48).max() < 3
+    framed, framed_region, none = model_input(astronaut(), box, METADATA, CALIBRATED_FRAMING["yunet"], align=False)
+    assert framed.shape == (48, 48, 1) and framed_region != region and none is None

@@ -93,7 +93,7 @@ def test_video_gives_a_record_per_sampled_frame(model, tmp_path):
     assert result.exit_code == 0, result.output
     assert [r["frame"] for r in records] == [0, 3, 6, 9]
     assert [len(r["faces"]) for r in records] == [1, 1, 1, 0]
-    assert "4 frames sampled, 3 with a face" in result.stderr
+    assert "4 frames sampled, 3 with a face, 1 person tracked" in result.stderr
     assert (tmp_path / "out" / "clip.annotated.mp4").stat().st_size > 0
     assert (tmp_path / "out" / "clip.timeline.csv").is_file()
 

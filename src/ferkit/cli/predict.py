@@ -123,8 +123,10 @@ class Run:
         self.succeeded += 1
         dominant = summary["dominant_emotion"]
         share = f" ({summary['emotion_share'][dominant]:.0%} of frames with a face)" if dominant else ""
+        people = len(summary["tracks"])
         typer.echo(f"{item.source}: {summary['samples']} frames sampled, {summary['samples_with_faces']} "
-                   f"with a face; dominant emotion {dominant or 'none'}{share}", err=True)
+                   f"with a face, {people} {'person' if people == 1 else 'people'} tracked; dominant emotion "
+                   f"{dominant or 'none'}{share}", err=True)
 
 
 def no_face_hint(files: list[str], images: int, detector: str, min_face: int) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 
 from ferkit.data.images import to_color_mode
 from ferkit.errors import FerkitError
-from ferkit.faces.alignment import aligned_crop, crop_corners
+from ferkit.faces.alignment import aligned_crop, alignment_matrix, crop_corners
 from ferkit.faces.boxes import FaceBox
 from ferkit.faces.detectors import MIN_FACE, shared_detector
 
@@ -121,21 +121,23 @@ def frame_face(rgb: np.ndarray, box: FaceBox, metadata, framing: Framing) -> np.
 
 
 def model_input(rgb: np.ndarray, box: FaceBox, metadata, framing: Framing, align: bool = True
-                ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """One face as the model's input, and the image region `(x0, y0, x1, y1)` it covers.
+                ) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray | None]:
+    """One face as the model's input, the image region `(x0, y0, x1, y1)` it covers, and for an aligned face
+    the 2×3 similarity transform from image pixels to input pixels (None for a box crop).
 
     With `align` and landmarks, the face is warped upright onto the training faces' landmark template (see
     `ferkit.faces.alignment`); the region is then the axis-aligned bound of the rotated crop. Otherwise the
     detector box is framed with `framing`.
     """
     if align and box.landmarks is not None and framing.square:
-        height, width = metadata.image_size
-        crop = aligned_crop(rgb, box.landmarks, (height, width))
-        corners = crop_corners(box.landmarks, (height, width))
+        size = tuple(metadata.image_size)
+        crop = aligned_crop(rgb, box.landmarks, size)
+        corners = crop_corners(box.landmarks, size)
         x0, y0 = np.floor(corners.min(0)).astype(int)
         x1, y1 = np.ceil(corners.max(0)).astype(int)
-        return to_color_mode(crop, metadata.color_mode), (int(x0), int(y0), int(x1), int(y1))
-    return frame_face(rgb, box, metadata, framing), crop_region(box, framing)
+        region = (int(x0), int(y0), int(x1), int(y1))
+        return to_color_mode(crop, metadata.color_mode), region, alignment_matrix(box.landmarks, size)
+    return frame_face(rgb, box, metadata, framing), crop_region(box, framing), None
 
 
 def crop_largest_face(image: np.ndarray, detector: str, metadata, min_face: int = MIN_FACE,

@@ -40,21 +40,30 @@ def _text_colour(background: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if 0.299 * red + 0.587 * green + 0.114 * blue > 140 else (255, 255, 255)
 
 
-def _overlay_heatmap(canvas: np.ndarray, heatmap: np.ndarray, region: tuple[int, int, int, int]) -> None:
-    """Blend a JET-coloured heat map onto the part of `region` inside the image, more opaque where it is hot
-    (cold parts leave the face visible)."""
+def _overlay_heatmap(canvas: np.ndarray, face) -> None:
+    """Blend a JET-coloured heat map onto the face's crop region, more opaque where it is hot (cold parts leave
+    the face visible). An aligned face's map is warped back through its transform, so it lies on the face
+    as the model saw it, rotation included."""
     height, width = canvas.shape[:2]
-    x0, y0, x1, y1 = region
-    coloured = cv2.applyColorMap(np.uint8(np.clip(heatmap, 0, 1) * 255), cv2.COLORMAP_JET)[..., ::-1]
-    coloured = cv2.resize(coloured, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    weight = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (x1 - x0, y1 - y0))[..., None]
+    x0, y0, x1, y1 = face.region
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
     if cx1 <= cx0 or cy1 <= cy0:
         return
-    inside = (slice(cy0 - y0, cy1 - y0), slice(cx0 - x0, cx1 - x0))
-    alpha = HEATMAP_OPACITY * np.sqrt(weight[inside])
+    heat = np.clip(face.heatmap, 0, 1).astype(np.float32)
+    if face.transform is None:
+        heat = cv2.resize(heat, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        heat = heat[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+    else:
+        # image pixel (cx0 + u, cy0 + v) → crop pixel via the transform → heat-map pixel by the size ratio
+        crop_h, crop_w = face.crop.shape[:2]
+        to_heat = np.diag([heat.shape[1] / crop_w, heat.shape[0] / crop_h]) @ face.transform
+        to_heat[:, 2] += to_heat[:, :2] @ np.array([cx0, cy0], np.float64)
+        heat = cv2.warpAffine(heat, to_heat, (cx1 - cx0, cy1 - cy0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    coloured = cv2.applyColorMap(np.uint8(heat * 255), cv2.COLORMAP_JET)[..., ::-1]
+    alpha = HEATMAP_OPACITY * np.sqrt(heat)[..., None]
     target = canvas[cy0:cy1, cx0:cx1].astype(np.float32)
-    canvas[cy0:cy1, cx0:cx1] = np.round(target * (1 - alpha) + coloured[inside] * alpha).astype(np.uint8)
+    canvas[cy0:cy1, cx0:cx1] = np.round(target * (1 - alpha) + coloured * alpha).astype(np.uint8)
 
 
 def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -159,7 +168,7 @@ def annotate(rgb: np.ndarray, faces) -> np.ndarray:
     thickness = max(1, round(2 * scale))
     for face in faces:
         if face.heatmap is not None and face.region is not None:
-            _overlay_heatmap(canvas, face.heatmap, face.region)
+            _overlay_heatmap(canvas, face)
     for face in faces:
         x, y, w, h = face.box
         colour = _colour(face.emotion)

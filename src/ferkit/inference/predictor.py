@@ -88,6 +88,7 @@ class Face:
         region: `(x0, y0, x1, y1)` the model's crop was cut from (may reach past the image border).
         track: in a video, the id of the person this face belongs to across frames (None for photos).
         crop: the model input for this face (H, W, C) uint8.
+        transform: for an aligned face, the 2×3 similarity transform from image pixels to `crop` pixels.
         heatmap: Grad-CAM map over `region` in [0, 1], once `EmotionRecognizer.explain` has run.
     """
 
@@ -100,6 +101,7 @@ class Face:
     region: tuple[int, int, int, int] | None = None
     track: int | None = None
     crop: np.ndarray | None = field(default=None, repr=False)
+    transform: np.ndarray | None = field(default=None, repr=False)
     heatmap: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -191,7 +193,7 @@ class EmotionRecognizer:
         found = [self.detector.detect(rgb) for rgb in rgbs]
         inputs = [model_input(rgb, box, self.metadata, self.framing, self.align)
                   for rgb, boxes in zip(rgbs, found, strict=True) for box in boxes]
-        crops = [crop for crop, _ in inputs]
+        crops = [crop for crop, _, _ in inputs]
         probabilities = self.classifier.predict_proba(np.stack(crops)) if crops else np.zeros((0, 0))
         results, start = [], 0
         for rgb, boxes in zip(rgbs, found, strict=True):
@@ -202,7 +204,7 @@ class EmotionRecognizer:
         return results
 
     def _face(self, box: FaceBox, probabilities: np.ndarray, crop: np.ndarray,
-              region: tuple[int, int, int, int]) -> Face:
+              region: tuple[int, int, int, int], transform: np.ndarray | None) -> Face:
         best = int(np.argmax(probabilities))
         return Face(
             box=box.as_list(),
@@ -213,6 +215,7 @@ class EmotionRecognizer:
             landmarks=None if box.landmarks is None else dict(zip(LANDMARK_NAMES, box.landmarks, strict=True)),
             region=region,
             crop=crop,
+            transform=transform,
         )
 
     @property
