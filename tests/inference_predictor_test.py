@@ -243,3 +243,25 @@ def test_annotations_never_cover_a_neighbouring_face(recognizer):
             cv2.circle(dots.view(np.uint8), (round(px), round(py)), max(2, round(max(w, h) / 60)) + 3, 1, -1)
         inner = (changed & ~dots)[y + 6:y + h - 6, x + 6:x + w - 6]  # inside the box, away from its outline
         assert inner.sum() == 0, "only the face's own landmark dots may be drawn over it"
+
+
+def test_an_aligned_faces_heat_map_is_drawn_where_the_model_looked():
+    import cv2
+
+    from ferkit.inference.predictor import Face
+
+    image = np.full((200, 200, 3), 128, np.uint8)
+    # The crop is the 96×96 square around (100, 100) rotated by 45 degrees, shrunk to 48×48.
+    to_crop = cv2.getRotationMatrix2D((100, 100), 45, 0.5)
+    to_crop[:, 2] += (24 - 100, 24 - 100)
+    heat = np.zeros((48, 48), np.float32)
+    heat[2:10, 20:28] = 1.0  # hot at the middle of the crop's top edge
+    face = Face(box=[60, 60, 80, 80], emotion="happy", confidence=0.9, probabilities={"happy": 0.9, "sad": 0.1},
+                region=(32, 32, 168, 168), crop=np.zeros((48, 48, 1), np.uint8), transform=to_crop, heatmap=heat)
+    plain = annotate(image, [Face(**{**face.__dict__, "heatmap": None})])
+    drawn = annotate(image, [face])
+    hot_x, hot_y = cv2.invertAffineTransform(to_crop) @ np.array([24.0, 6.0, 1.0])
+    changed = np.any(drawn != plain, axis=2)
+    assert changed[round(hot_y), round(hot_x)]
+    ys, xs = np.nonzero(changed)
+    assert np.hypot(xs.mean() - hot_x, ys.mean() - hot_y) < 6  # not at the region's top edge centre (100, 32)
