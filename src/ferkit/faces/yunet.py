@@ -107,7 +107,9 @@ class YuNetDetector:
         """YuNet's raw N×15 rows (box, five landmarks, score) on a BGR image."""
         height, width = bgr.shape[:2]
         _, faces = self._network((width, height)).detect(bgr)
-        return np.zeros((0, 15), np.float32) if faces is None else faces
+        if faces is None:
+            return np.zeros((0, 15), np.float32)
+        return faces[np.isfinite(faces).all(axis=1)]  # degenerate inputs can yield non-finite rows
 
     def _detect_at(self, bgr: np.ndarray, scale: float, offset: tuple[float, float],
                    shape: tuple[int, ...]) -> list[FaceBox]:
@@ -117,6 +119,8 @@ class YuNetDetector:
 
     def detect(self, rgb: np.ndarray) -> list[FaceBox]:
         scale = detection_scale(rgb.shape, self.min_face, YUNET_WINDOW, max_side=YUNET_MAX_SIDE)
+        if min(rgb.shape[:2]) * scale < YUNET_WINDOW:  # a sliver (e.g. 3×500 px) holds no findable face
+            return []
         bgr = cv2.cvtColor(resized(rgb, scale), cv2.COLOR_RGB2BGR)
         found = self._detect_at(bgr, scale, (0.0, 0.0), rgb.shape)
         if found or not is_tight_crop_shaped(rgb.shape):
