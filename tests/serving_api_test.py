@@ -227,7 +227,7 @@ def test_metrics_count_requests_by_status_and_time_them(client):
 def test_access_log_is_json(client, caplog):
     with caplog.at_level(logging.INFO, logger="ferkit.serving.access"):
         client.get("/healthz")
-    from ferkit.serving.app import JsonLogFormatter
+    from ferkit.serving.observability import JsonLogFormatter
 
     record = next(r for r in caplog.records if r.name == "ferkit.serving.access")
     entry = json.loads(JsonLogFormatter().format(record))

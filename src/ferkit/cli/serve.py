@@ -18,7 +18,7 @@ def log_config(level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "ferkit.serving.app.JsonLogFormatter"}},
+        "formatters": {"json": {"()": "ferkit.serving.observability.JsonLogFormatter"}},
         "handlers": {"stderr": handler},
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},

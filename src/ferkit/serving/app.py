@@ -1,376 +1,41 @@
 """The ferkit web service: a REST API for emotion recognition and the web page that uses it.
 
 `create_app` builds a FastAPI app around one `EmotionRecognizer`, loaded once in the background at start-up
-(`/healthz` answers 503 until it is ready). Request bodies are read by ferkit itself, in memory, with the size
-limit enforced while they stream in, so uploads never touch the disk and an oversized upload is refused
-without being read. Decoding and inference run on a small thread pool, so the event loop keeps serving other
-clients (slow uploads, health checks, metrics) while the CPU works. A thread pool was measured against
-micro-batching the faces of concurrent requests (docs/benchmarks.md): face detection, which cannot be
-batched, is ~90 % of the work, and the batcher was slower, so the thread pool stays.
+(`/healthz` answers 503 until it is ready). Request bodies are read by ferkit itself (`uploads`), in memory,
+with the size limit enforced while they stream in. Decoding and inference run on a small thread pool
+(`model_service`), so the event loop keeps serving other clients (slow uploads, health checks, metrics) while
+the CPU works. A thread pool was measured against micro-batching the faces of concurrent requests
+(docs/benchmarks.md): face detection, which cannot be batched, is ~90 % of the work, and the batcher was
+slower, so the thread pool stays. Every error answers `{"error": message}`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib.metadata
-import json
-import logging
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
 import prometheus_client as prom
 from fastapi import FastAPI, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from ferkit.data.images import MAX_PIXELS, ImageDecodeError, ImageTooLargeError, decode_image
-from ferkit.inference.faces import MIN_FACE
-
-log = logging.getLogger("ferkit.serving")
-access_log = logging.getLogger("ferkit.serving.access")
+from ferkit.data.images import ImageDecodeError, ImageTooLargeError
+from ferkit.serving.errors import ApiError, error_response
+from ferkit.serving.model_service import ModelService, milliseconds
+from ferkit.serving.observability import Metrics, ObservabilityMiddleware, log
+from ferkit.serving.settings import ServeSettings
+from ferkit.serving.uploads import read_upload
 
 STATIC_DIR = Path(str(files("ferkit.serving") / "static"))
-MEGABYTE = 1024 * 1024
-SERVE_MAX_PIXELS = min(MAX_PIXELS, 25_000_000)  # a 24-megapixel camera photo passes; a bomb does not
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """How the service loads its model and protects itself.
-
-    Args:
-        model: model file (.keras/.h5/.onnx/.tflite); None = the model shipped with ferkit.
-        detector: face detector name passed to the recognizer.
-        min_face: smallest face side, in pixels, the detector looks for; detection cost falls with its square.
-        runtime: classifier runtime passed to the recognizer ("auto" picks by file type).
-        max_body_bytes: request bodies above this are refused with 413 while they stream in.
-        max_pixels: decoded images above this many pixels are refused with 413 (decompression bombs).
-        threads: size of the thread pool that decodes images and runs inference.
-        body_timeout: seconds a client may take to send its whole body before getting 408.
-    """
-
-    model: str | Path | None = None
-    detector: str = "yunet"
-    min_face: int = MIN_FACE
-    runtime: str = "auto"
-    max_body_bytes: int = 10 * MEGABYTE
-    max_pixels: int = SERVE_MAX_PIXELS
-    threads: int = 2
-    body_timeout: float = 30.0
-
-
-class ApiError(Exception):
-    """A request the service refuses: answered with `status` and `{"error": message}`."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per log line: time, level, logger, message, any `fields` extra, and the traceback."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["traceback"] = "".join(traceback.format_exception(*record.exc_info))
-        return json.dumps(entry, default=str)
-
-
-class _Metrics:
-    """The Prometheus metrics of one app, in its own registry so several apps can live in one process."""
-
-    def __init__(self) -> None:
-        self.registry = registry = prom.CollectorRegistry()
-        fast = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-        self.requests = prom.Counter("ferkit_http_requests", "HTTP requests by route, method and status.",
-                                     ["route", "method", "status"], registry=registry)
-        self.latency = prom.Histogram("ferkit_http_request_duration_seconds", "Time to respond.",
-                                      ["route"], registry=registry, buckets=fast)
-        self.inference = prom.Histogram("ferkit_inference_seconds", "Decode, detect and classify one image.",
-                                        registry=registry, buckets=fast)
-        self.faces = prom.Counter("ferkit_faces_detected", "Faces found in images.", registry=registry)
-        self.in_flight = prom.Gauge("ferkit_http_requests_in_flight", "Open requests.", registry=registry)
-        self.ready = prom.Gauge("ferkit_model_ready", "1 once the model is loaded.", registry=registry)
-        prom.ProcessCollector(registry=registry)
-
-
-class _ObservabilityMiddleware:
-    """Counts, times and logs every HTTP request, and turns any uncaught exception into a logged JSON 500.
-
-    A plain ASGI middleware (not `BaseHTTPMiddleware`), so request bodies stream through untouched.
-    """
-
-    def __init__(self, app, metrics: _Metrics):
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        response: dict[str, Any] = {"status": 500, "bytes": 0, "started": False}
-
-        async def send_and_record(message):
-            if message["type"] == "http.response.start":
-                response["status"] = message["status"]
-                response["started"] = True
-            elif message["type"] == "http.response.body":
-                response["bytes"] += len(message.get("body", b""))
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_and_record)
-        except Exception:
-            log.exception("internal error on %s %s", scope["method"], scope["path"])
-            response["status"] = 500
-            if not response["started"]:
-                await JSONResponse({"error": "internal server error; see the server log"}, status_code=500)(
-                    scope, receive, send)
-        finally:
-            self.metrics.in_flight.dec()
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            route_label = getattr(route, "path", None) or ("/static" if scope["path"].startswith("/static/")
-                                                          else "unmatched")
-            self.metrics.requests.labels(route_label, scope["method"], str(response["status"])).inc()
-            self.metrics.latency.labels(route_label).observe(elapsed)
-            client = scope.get("client")
-            access_log.info("%s %s %s", scope["method"], scope["path"], response["status"], extra={"fields": {
-                "client": f"{client[0]}:{client[1]}" if client else None,
-                "method": scope["method"],
-                "path": scope["path"],
-                "query": scope.get("query_string", b"").decode("latin-1"),
-                "status": response["status"],
-                "duration_ms": round(elapsed * 1000, 2),
-                "response_bytes": response["bytes"],
-            }})
-
-
-class _MultipartFile:
-    """Parses a multipart/form-data body as it streams in, keeping only the bytes of one field, in memory."""
-
-    def __init__(self, boundary: bytes, field: str):
-        self.field = field
-        self.data = bytearray()
-        self.filename: str | None = None
-        self.found = False
-        self.complete = False
-        self._headers: dict[bytes, bytes] = {}
-        self._header_name = bytearray()
-        self._header_value = bytearray()
-        self._in_field = False
-        self._parser = MultipartParser(boundary, callbacks={
-            "on_part_begin": self._part_begin,
-            "on_header_field": lambda data, start, end: self._header_name.extend(data[start:end]),
-            "on_header_value": lambda data, start, end: self._header_value.extend(data[start:end]),
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished,
-            "on_part_data": self._part_data,
-            "on_part_end": self._part_end,
-            "on_end": self._end,
-        })
-
-    def write(self, chunk: bytes) -> None:
-        self._parser.write(chunk)
-
-    def _part_begin(self) -> None:
-        self._headers = {}
-
-    def _header_end(self) -> None:
-        self._headers[bytes(self._header_name).strip().lower()] = bytes(self._header_value).strip()
-        self._header_name.clear()
-        self._header_value.clear()
-
-    def _headers_finished(self) -> None:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
-        if options.get(b"name", b"").decode("latin-1") == self.field and not self.found:
-            self.found = self._in_field = True
-            self.filename = options.get(b"filename", b"").decode("utf-8", "replace") or None
-
-    def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._in_field:
-            self.data.extend(data[start:end])
-
-    def _part_end(self) -> None:
-        self._in_field = False
-
-    def _end(self) -> None:
-        self.complete = True
-
-
-async def read_upload(request: Request, limit: int, timeout: float) -> tuple[bytes, str | None]:
-    """The uploaded image bytes and file name, from a multipart `file` field or the raw body.
-
-    Raises ApiError 413 as soon as more than `limit` bytes arrive (or are announced), 408 when the client
-    takes longer than `timeout` seconds, 400 for a malformed or empty upload. Nothing is written to disk.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise ApiError(400, f"invalid Content-Length header {declared!r}")
-        if int(declared) > limit:
-            raise ApiError(413, f"request body of {int(declared)} bytes exceeds the limit of {limit} bytes")
-    media_type, options = parse_options_header(request.headers.get("content-type", ""))
-    form: _MultipartFile | None = None
-    if media_type == b"multipart/form-data":
-        boundary = options.get(b"boundary")
-        if not boundary:
-            raise ApiError(400, "multipart/form-data request without a boundary")
-        form = _MultipartFile(boundary, "file")
-    body = bytearray()
-    received = 0
-    try:
-        async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
-                received += len(chunk)
-                if received > limit:
-                    raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
-                if form is None:
-                    body.extend(chunk)
-                else:
-                    form.write(chunk)
-    except TimeoutError:
-        raise ApiError(408, f"request body not received within {timeout:g} s") from None
-    except FormParserError as exc:
-        raise ApiError(400, f"malformed multipart body: {exc}") from None
-    if form is None:
-        if not body:
-            raise ApiError(400, "empty body: send an image as the body or in a multipart 'file' field")
-        return bytes(body), None
-    if not form.complete:
-        raise ApiError(400, "malformed multipart body: it ends before its closing boundary")
-    if not form.found:
-        raise ApiError(400, "multipart body has no 'file' field")
-    if not form.data:
-        raise ApiError(400, "the 'file' field is empty")
-    return bytes(form.data), form.filename
-
-
-class _ModelService:
-    """The loaded recognizer, its model card, and the thread pool that runs it."""
-
-    def __init__(self, settings: ServeSettings, recognizer=None):
-        self.settings = settings
-        self.recognizer = recognizer
-        self.card: dict[str, Any] | None = _model_card(recognizer, settings.model) if recognizer else None
-        self.load_error: str | None = None
-        self.executor: ThreadPoolExecutor | None = None
-
-    @property
-    def ready(self) -> bool:
-        return self.recognizer is not None
-
-    def load(self) -> None:
-        """Load the recognizer and run one warm-up prediction, so the first request is not slow."""
-        from ferkit.inference import EmotionRecognizer, load_classifier
-        from ferkit.inference.faces import make_detector
-        from ferkit.inference.predictor import default_model_path
-
-        started = time.perf_counter()
-        classifier = load_classifier(self.settings.model or default_model_path(), self.settings.runtime)
-        detector = make_detector(self.settings.detector, self.settings.min_face)
-        recognizer = EmotionRecognizer(classifier, detector)
-        _warm_up(recognizer)
-        self.card = _model_card(recognizer, self.settings.model)
-        self.recognizer = recognizer
-        log.info("model %s loaded in %.1f s", self.card["name"], time.perf_counter() - started)
-
-    def analyse(self, data: bytes, name: str, annotate: str | None) -> tuple[dict[str, Any], bytes | None]:
-        """Decode, detect and classify one image (runs on the thread pool)."""
-        started = time.perf_counter()
-        rgb = decode_image(data, name=name, max_pixels=self.settings.max_pixels)
-        decoded = time.perf_counter()
-        result = self.recognizer.predict(rgb)
-        predicted = time.perf_counter()
-        image = None
-        if annotate:
-            image = _encode(self._annotate(rgb, result), annotate)
-        height, width = rgb.shape[:2]
-        response = {
-            **result.to_json(file=name),
-            "image": {"width": width, "height": height},
-            "model": {"name": self.card["name"], "version": self.card["version"]},
-            "timing_ms": {"decode": _ms(decoded - started), "inference": _ms(predicted - decoded)},
-        }
-        return response, image
-
-    def _annotate(self, rgb: np.ndarray, result) -> np.ndarray:
-        from ferkit.inference import annotate
-
-        return annotate(rgb, result)
-
-
-def _warm_up(recognizer) -> None:
-    """Run the detector once and trace the classifier for one face and for a few, before serving."""
-    height, width = recognizer.metadata.image_size
-    channels = 1 if recognizer.metadata.color_mode == "grayscale" else 3
-    for count in (1, 2):
-        recognizer.classifier.predict_proba(np.zeros((count, height, width, channels), np.uint8))
-    recognizer.predict(np.zeros((240, 320, 3), np.uint8))
-
-
-def _ms(seconds: float) -> float:
-    return round(seconds * 1000, 2)
-
-
-def _encode(rgb: np.ndarray, fmt: str) -> bytes:
-    import cv2
-
-    ok, encoded = cv2.imencode(".png" if fmt == "png" else ".jpg", rgb[..., ::-1])
-    if not ok:
-        raise RuntimeError(f"OpenCV could not encode the annotated image as {fmt}")
-    return encoded.tobytes()
-
-
-def _model_card(recognizer, model_path: str | Path | None) -> dict[str, Any]:
-    """Name, version, classes, input size and metrics of the recognizer's model, for `/v1/model`."""
-    metadata = recognizer.metadata
-    path = Path(recognizer.model_path) if getattr(recognizer, "model_path", None) else (
-        Path(model_path) if model_path else None)
-    extra = dict(metadata.extra or {})
-    version = extra.get("version")
-    if version is None and path is not None and path.is_file():
-        version = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return {
-        "name": path.stem if path else metadata.architecture,
-        "version": str(version or "unknown"),
-        "architecture": metadata.architecture,
-        "classes": list(metadata.class_names),
-        "input_size": list(metadata.image_size),
-        "color_mode": metadata.color_mode,
-        "temperature": metadata.temperature,
-        "detector": {"name": recognizer.detector.name, "min_face": getattr(recognizer.detector, "min_face", None)},
-        "metrics": extra.get("metrics", {}),
-        "extra": {key: value for key, value in extra.items() if key not in ("metrics", "version")},
-    }
-
-
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
 
 _PREDICT_BODY = {
     "required": True,
@@ -412,8 +77,8 @@ def create_app(settings: ServeSettings | None = None, recognizer=None) -> FastAP
         recognizer: an already loaded `EmotionRecognizer` to serve instead of loading `settings.model`.
     """
     settings = settings or ServeSettings()
-    service = _ModelService(settings, recognizer)
-    metrics = _Metrics()
+    service = ModelService(settings, recognizer)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -440,15 +105,15 @@ def create_app(settings: ServeSettings | None = None, recognizer=None) -> FastAP
     )
     app.state.service = service
     app.state.metrics = metrics
-    app.add_middleware(_ObservabilityMiddleware, metrics=metrics)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
 
     @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.message)
+    async def _apierror_response(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    async def _httperror_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.post("/v1/predict", summary="Find the faces in an image and their emotions",
               openapi_extra={"requestBody": _PREDICT_BODY}, responses={
@@ -479,8 +144,8 @@ def create_app(settings: ServeSettings | None = None, recognizer=None) -> FastAP
             raise ApiError(415, str(exc)) from None
         finished = time.perf_counter()
         timing = result["timing_ms"]
-        timing["upload"] = _ms(received - started)
-        timing["total"] = _ms(finished - started)
+        timing["upload"] = milliseconds(received - started)
+        timing["total"] = milliseconds(finished - started)
         metrics.inference.observe((timing["decode"] + timing["inference"]) / 1000)
         metrics.faces.inc(len(result["faces"]))
         server_timing = ", ".join(f"{key};dur={value}" for key, value in timing.items())
@@ -515,7 +180,7 @@ def create_app(settings: ServeSettings | None = None, recognizer=None) -> FastAP
     return app
 
 
-async def _load(service: _ModelService, metrics: _Metrics) -> None:
+async def _load(service: ModelService, metrics: Metrics) -> None:
     """Load the model on a worker thread; a failure is logged and reported by `/healthz`."""
     try:
         await asyncio.to_thread(service.load)
