@@ -9,6 +9,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from ferkit.cli.main import app, main
+from ferkit.serving.server import HeaderTimeoutH11Protocol
 
 
 @pytest.fixture
@@ -31,6 +32,7 @@ def test_serve_binds_loopback_with_a_10_mb_limit_by_default(model_file, started)
     assert result.exit_code == 0, result.output
     assert started["host"] == "127.0.0.1" and started["port"] == 8000
     assert started["access_log"] is False  # ferkit writes its own JSON access log
+    assert issubclass(started["http"], HeaderTimeoutH11Protocol) and started["timeout_keep_alive"] == 5
     settings = started["app"].state.service.settings
     assert settings.model == model_file
     assert settings.max_body_bytes == 10 * 1024 * 1024

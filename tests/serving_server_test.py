@@ -1,11 +1,15 @@
 """The service behind a real uvicorn server: slow, stalled, disconnecting and oversized uploads at the socket
-level must not stall other clients, and the size limit is enforced while the body streams in."""
+level must not stall other clients, the size limit is enforced while the body streams in, every client gets
+the 413, and connections whose headers never finish are closed."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import httpx
 import pytest
@@ -13,9 +17,11 @@ import uvicorn
 from serving_support import astronaut, encode, free_port, write_tiny_model
 
 from ferkit.serving import ServeSettings, create_app
+from ferkit.serving.server import server_options
 
 BODY_LIMIT = 1024 * 1024
 BODY_TIMEOUT = 10.0
+HEADER_TIMEOUT = 2.0
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +29,8 @@ def base_url(tmp_path_factory):
     model = write_tiny_model(tmp_path_factory.mktemp("server") / "tiny.keras")
     app = create_app(ServeSettings(model=model, max_body_bytes=BODY_LIMIT, body_timeout=BODY_TIMEOUT))
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                            **server_options(header_timeout=HEADER_TIMEOUT))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -136,3 +143,58 @@ def test_announced_oversized_upload_is_refused_without_reading_it(base_url):
         assert read_status(connection) == 413
     finally:
         connection.close()
+
+
+def test_clients_that_send_the_whole_body_first_get_the_413(base_url):
+    """urllib sends `Connection: close` and its whole body before reading: it must read the 413, not a reset."""
+    body = b"\0" * (12 * BODY_LIMIT)  # more than the socket buffers hold, as in the issue
+    for _ in range(5):
+        request = urllib.request.Request(f"{base_url}/v1/predict", data=body)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 413
+        assert "exceeds the limit" in json.loads(refused.value.read())["error"]
+    assert httpx.post(f"{base_url}/v1/predict", content=body).status_code == 413  # keep-alive clients too
+
+
+def is_closed_by_server(connection: socket.socket, within: float) -> bool:
+    connection.settimeout(within)
+    try:
+        return connection.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_connections_whose_headers_never_finish_are_closed(base_url):
+    port = int(base_url.rsplit(":", 1)[1])
+    silent = socket.create_connection(("127.0.0.1", port))
+    partial = socket.create_connection(("127.0.0.1", port))
+    partial.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    try:
+        started = time.monotonic()
+        assert is_closed_by_server(silent, HEADER_TIMEOUT + 5)
+        assert is_closed_by_server(partial, HEADER_TIMEOUT + 5)
+        assert time.monotonic() - started < HEADER_TIMEOUT + 5
+    finally:
+        silent.close()
+        partial.close()
+
+
+def test_a_slowloris_of_100_connections_does_not_starve_other_clients(base_url, photo):
+    port = int(base_url.rsplit(":", 1)[1])
+    slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+    try:
+        for connection in slow:
+            connection.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 1")
+        started = time.monotonic()
+        assert predict_status(base_url, photo) == 200
+        assert httpx.get(f"{base_url}/healthz").status_code == 200
+        assert time.monotonic() - started < HEADER_TIMEOUT  # answered while the slow ones are still open
+        for connection in slow:
+            connection.sendall(b"2")  # a byte now and then does not extend the deadline
+        assert all(is_closed_by_server(connection, HEADER_TIMEOUT + 5) for connection in slow)
+    finally:
+        for connection in slow:
+            connection.close()

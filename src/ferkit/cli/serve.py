@@ -72,9 +72,8 @@ def serve(
         raise ModelFileError(f"model file not found: {model}")
     model = model or default_model_path()
 
-    import uvicorn
-
     from ferkit.serving import ServeSettings, create_app
+    from ferkit.serving.server import run
 
     settings = ServeSettings(model=model, detector=detector, min_face=min_face, runtime=runtime,
                              max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
@@ -82,5 +81,4 @@ def serve(
     if not _is_loopback(host):
         typer.echo(f"warning: {host} exposes the service (no authentication) to the network", err=True)
     typer.echo(f"ferkit: serving on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=log_config(log_level),
-                access_log=False, timeout_keep_alive=5)
+    run(create_app(settings), host=host, port=port, log_config=log_config(log_level))

@@ -46,13 +46,30 @@ def _to_rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def decode_image(source: bytes | str | Path, name: str | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def _reduced(image: Image.Image, max_side: int) -> Image.Image:
+    """`image` shrunk by a whole factor so its longer side is at most `max_side` (box filter)."""
+    factor = -(-max(image.size) // max_side)
+    if image.mode == "1":
+        image = image.convert("L")
+    elif image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    try:
+        return image.reduce(factor)
+    except ValueError:  # modes without a box filter (16-bit) are subsampled instead
+        size = (max(1, image.width // factor), max(1, image.height // factor))
+        return image.resize(size, Image.Resampling.NEAREST)
+
+
+def decode_image(source: bytes | str | Path, name: str | None = None, max_pixels: int = MAX_PIXELS,
+                 max_side: int | None = None) -> np.ndarray:
     """Decode an image file or bytes into an (H, W, 3) RGB uint8 array.
 
     Args:
         source: the encoded bytes, or a path to an image file.
         name: how to name the input in error messages (defaults to the path).
         max_pixels: images with more pixels than this are refused as possible decompression bombs.
+        max_side: if given, larger images come back shrunk by a whole factor to at most this side (JPEGs are
+            decoded at the reduced size directly), bounding the memory a huge but valid image costs.
     """
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
     if isinstance(source, bytes):
@@ -76,8 +93,12 @@ def decode_image(source: bytes | str | Path, name: str | None = None, max_pixels
                         f"{label}: image too large ({width}x{height} = {width * height} pixels, "
                         f"limit {max_pixels})"
                     )
+                if max_side:
+                    image.draft("RGB", (max_side, max_side))
                 image.load()
                 image = ImageOps.exif_transpose(image) or image
+                if max_side and max(image.size) > max_side:
+                    image = _reduced(image, max_side)
                 return _to_rgb(image)
     except ImageDecodeError:
         raise

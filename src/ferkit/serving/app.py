@@ -22,6 +22,7 @@ from typing import Literal
 
 import prometheus_client as prom
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -29,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ferkit.data.images import ImageDecodeError, ImageTooLargeError
+from ferkit.serving.draining import DrainUnreadBody
 from ferkit.serving.errors import ApiError, error_response
 from ferkit.serving.model_service import ModelService, milliseconds
 from ferkit.serving.observability import Metrics, ObservabilityMiddleware, log
@@ -57,9 +59,17 @@ _ERROR_RESPONSES = {
         408: "The body was not received in time.",
         413: "Body larger than the limit, or an image with too many pixels (decompression bomb).",
         415: "The upload is not a decodable image.",
+        422: "A query parameter has an invalid value.",
         503: "The model is still loading.",
     }.items()
 }
+
+
+def _describe(error: dict) -> str:
+    """One invalid request parameter as `query parameter 'format': Input should be 'jpeg' or 'png'`."""
+    where, *name = error.get("loc", ()) or ("request",)
+    label = f"{where} parameter {'.'.join(map(str, name))!r}" if name else str(where)
+    return f"{label}: {error.get('msg', 'invalid value')}"
 
 
 def _package_version() -> str:
@@ -106,10 +116,15 @@ def create_app(settings: ServeSettings | None = None, recognizer=None) -> FastAP
     app.state.service = service
     app.state.metrics = metrics
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.add_middleware(DrainUnreadBody, max_bytes=settings.drain_max_bytes, total_timeout=settings.body_timeout)
 
     @app.exception_handler(ApiError)
     async def _apierror_response(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "; ".join(_describe(error) for error in exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _httperror_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:

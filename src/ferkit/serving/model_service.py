@@ -4,6 +4,7 @@ describes it (`/v1/model`) and runs one image through it on the thread pool."""
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ferkit.data.images import decode_image
 from ferkit.serving.settings import ServeSettings
@@ -55,16 +57,17 @@ class ModelService:
     def analyse(self, data: bytes, name: str, annotate: str | None) -> tuple[dict[str, Any], bytes | None]:
         """Decode, detect and classify one image (runs on the thread pool)."""
         started = time.perf_counter()
-        rgb = decode_image(data, name=name, max_pixels=self.settings.max_pixels)
+        rgb = decode_image(data, name=name, max_pixels=self.settings.max_pixels,
+                           max_side=self.settings.max_image_side)
+        width, height, scale = _original_size(data, rgb)
         decoded = time.perf_counter()
         result = self.recognizer.predict(rgb)
         predicted = time.perf_counter()
         image = None
         if annotate:
             image = _encode(self._annotate(rgb, result), annotate)
-        height, width = rgb.shape[:2]
         response = {
-            **result.to_json(file=name),
+            **_in_original_pixels(result.to_json(file=name), scale, width, height),
             "image": {"width": width, "height": height},
             "model": {"name": self.card["name"], "version": self.card["version"]},
             "timing_ms": {"decode": milliseconds(decoded - started),
@@ -85,6 +88,43 @@ def _warm_up(recognizer) -> None:
     for count in (1, 2):
         recognizer.classifier.predict_proba(np.zeros((count, height, width, channels), np.uint8))
     recognizer.predict(np.zeros((240, 320, 3), np.uint8))
+
+
+def _original_size(data: bytes, rgb: np.ndarray) -> tuple[int, int, float]:
+    """Width and height of the image before `decode_image` shrank it, and the factor it shrank it by."""
+    height, width = rgb.shape[:2]
+    with Image.open(io.BytesIO(data)) as image:
+        scale = max(image.size) / max(height, width)
+    if scale <= 1:
+        return width, height, 1.0
+    return round(width * scale), round(height * scale), scale
+
+
+def _in_original_pixels(prediction: dict[str, Any], scale: float, width: int, height: int) -> dict[str, Any]:
+    """The prediction's face boxes (and landmarks, if any) scaled from the decoded image back to the original's
+    pixels, clipped to it."""
+    if scale == 1.0:
+        return prediction
+
+    def point(x: float, y: float) -> list[int]:
+        return [min(round(x * scale), width), min(round(y * scale), height)]
+
+    def landmarks(value):
+        if isinstance(value, dict):
+            return {key: landmarks(item) for key, item in value.items()}
+        if len(value) == 2 and all(isinstance(item, (int, float)) for item in value):
+            return point(*value)
+        return [landmarks(item) for item in value]
+
+    faces = []
+    for face in prediction["faces"]:
+        x, y, w, h = face["box"]
+        (x0, y0), (x1, y1) = point(x, y), point(x + w, y + h)
+        face = {**face, "box": [x0, y0, x1 - x0, y1 - y0]}
+        if face.get("landmarks") is not None:
+            face["landmarks"] = landmarks(face["landmarks"])
+        faces.append(face)
+    return {**prediction, "faces": faces}
 
 
 def milliseconds(seconds: float) -> float:

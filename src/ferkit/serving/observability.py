@@ -19,6 +19,10 @@ from fastapi.responses import JSONResponse
 log = logging.getLogger("ferkit.serving")
 access_log = logging.getLogger("ferkit.serving.access")
 
+# Metric labels come from these fixed sets only (a method or path invented by a client must not add a series):
+# the method if standard, else OTHER; the matched route's template, "/static" or "unmatched"; the status code.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
 
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per log line: time, level, logger, message, any `fields` extra, and the traceback."""
@@ -94,7 +98,8 @@ class ObservabilityMiddleware:
             route = scope.get("route")
             route_label = getattr(route, "path", None) or ("/static" if scope["path"].startswith("/static/")
                                                           else "unmatched")
-            self.metrics.requests.labels(route_label, scope["method"], str(response["status"])).inc()
+            method_label = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
+            self.metrics.requests.labels(route_label, method_label, str(response["status"])).inc()
             self.metrics.latency.labels(route_label).observe(elapsed)
             client = scope.get("client")
             access_log.info("%s %s %s", scope["method"], scope["path"], response["status"], extra={"fields": {

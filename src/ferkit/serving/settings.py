@@ -25,6 +25,10 @@ class ServeSettings:
         max_pixels: decoded images above this many pixels are refused with 413 (decompression bombs).
         threads: size of the thread pool that decodes images and runs inference.
         body_timeout: seconds a client may take to send its whole body before getting 408.
+        drain_max_bytes: after refusing a body (413 and other early answers) the server reads and discards up
+            to this many of its bytes, so clients that send everything before reading still get the answer.
+        max_image_side: larger images are decoded at a reduced size (boxes are still reported in the original
+            pixels), which bounds the time and memory a huge but valid image costs.
     """
 
     model: str | Path | None = None
@@ -35,3 +39,5 @@ class ServeSettings:
     max_pixels: int = SERVE_MAX_PIXELS
     threads: int = 2
     body_timeout: float = 30.0
+    drain_max_bytes: int = 64 * MEGABYTE
+    max_image_side: int = 4096

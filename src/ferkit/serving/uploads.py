@@ -14,6 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ferkit.serving.errors import ApiError
 
+MAX_BOUNDARY_LENGTH = 70  # RFC 2046 section 5.1.1; every browser and HTTP library stays within it
 
 class MultipartFile:
     """Parses a multipart/form-data body as it streams in, keeping only the bytes of one field, in memory."""
@@ -85,6 +86,9 @@ async def read_upload(request: Request, limit: int, timeout: float) -> tuple[byt
         boundary = options.get(b"boundary")
         if not boundary:
             raise ApiError(400, "multipart/form-data request without a boundary")
+        if len(boundary) > MAX_BOUNDARY_LENGTH:
+            raise ApiError(400, f"multipart boundary of {len(boundary)} characters exceeds the "
+                                f"{MAX_BOUNDARY_LENGTH} that RFC 2046 allows")
         form = MultipartFile(boundary, "file")
     body = bytearray()
     received = 0
