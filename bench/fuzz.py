@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,11 +55,15 @@ class Tally:
     lost: int = 0
     bad_error_bodies: int = 0
     examples: list[str] = field(default_factory=list)
+    kinds: Counter = field(default_factory=Counter)
 
-    def note(self, kind: str, detail: str) -> None:
+    def note(self, kind: str, detail: str, signature: str | None = None) -> None:
+        """Count one finding; `signature` (default: the detail) groups findings of the same cause."""
         setattr(self, kind, getattr(self, kind) + 1)
-        if len(self.examples) < 8:
+        key = f"{kind}: {signature or detail[:100]}"
+        if key not in self.kinds and len(self.examples) < 40:
             self.examples.append(f"{kind}: {detail[:300]}")
+        self.kinds[key] += 1
 
     @property
     def findings(self) -> int:
@@ -236,7 +241,11 @@ def run_cli_command(runner, arguments: list[str], tally: Tally, label: str) -> s
         outcome = "refused"
     else:
         outcome = "traceback"
-        tally.note("tracebacks", f"{label}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
+        message = str(error).splitlines()[0] if str(error) else ""
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        where = f"{Path(frame.filename).parent.name}/{Path(frame.filename).name}:{frame.name}"
+        tally.note("tracebacks", f"{label}: {type(error).__name__}: {message}",
+                   signature=f"{arguments[0]} {type(error).__name__} in {where}")
     tally.outcomes[outcome] += 1
     return result.stdout
 
@@ -335,8 +344,8 @@ def main() -> int:
     elapsed = time.monotonic() - started
     for tally in tallies:
         print(tally.line())
-        for example in tally.examples:
-            print(f"    {example}")
+        for kind, count in tally.kinds.most_common():
+            print(f"    {count:5d} x {kind}")
     total = sum(tally.inputs for tally in tallies)
     findings = sum(tally.findings for tally in tallies)
     print(f"total: {total} inputs in {elapsed / 60:.1f} min, {findings} findings; memory (MB): "

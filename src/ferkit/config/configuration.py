@@ -175,9 +175,11 @@ def read_yaml_file(path: str | Path, what: str, error: type[Exception]) -> Any:
     if not path.is_file():
         raise error(f"{what} not found: {path}")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise error(f"{what} {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{what} {path} is not UTF-8 text (byte {exc.start} cannot be decoded)") from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Configuration:
