@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,11 +99,17 @@ def _fer_splits(usage: np.ndarray | None, labels: np.ndarray, validation_split: 
 
 
 def _stratified_split(labels: np.ndarray, validation_split: float, seed: int):
+    """Hold out `validation_split` of the rows, keeping the class proportions when the sizes allow it."""
     indices = np.arange(len(labels))
+    held_out = math.ceil(len(labels) * validation_split)  # how scikit-learn sizes the held-out part
+    if held_out >= len(labels):
+        raise DataError(f"{len(labels)} labelled row(s) are too few to hold out a validation split of "
+                        f"{validation_split:g}")
     counts = np.bincount(labels)
-    stratify = labels if counts[counts > 0].min() >= 2 else None
+    classes = np.count_nonzero(counts)
+    stratified = counts[counts > 0].min() >= 2 and classes <= min(held_out, len(labels) - held_out)
     train, validation = train_test_split(indices, test_size=validation_split, random_state=seed,
-                                         stratify=stratify)
+                                         stratify=labels if stratified else None)
     splits = {"train": np.sort(train), "validation": np.sort(validation)}
     return splits, {"train": "train", "validation": "validation"}, False
 
