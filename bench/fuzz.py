@@ -9,7 +9,7 @@ CLI, in-process through the Typer app: `predict` over folders of mutated images 
 expected), `evaluate` on damaged npz and CSV datasets, `predict --model` with damaged model files, `train`
 with odd configurations. A FerkitError (exit 2) is a correct refusal; any other exception is a traceback.
 
-    python bench/fuzz.py                      # 10,050 inputs, about 15 min on 2 shared cores
+    python bench/fuzz.py                      # 10,050 inputs, 9-16 min on 2 shared cores
     python bench/fuzz.py --scale 0.1 --seed 3 # a tenth, another seed
 Exits 1 when anything was found; the report (JSON, with the first examples of each finding) goes to --out.
 """
