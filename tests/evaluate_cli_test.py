@@ -32,7 +32,7 @@ def _brightness_model(sharpness: float, centres: np.ndarray = CENTRES):
     x = layers.Resizing(8, 8)(inputs)
     x = layers.Rescaling(1 / 255)(x)
     x = layers.GlobalAveragePooling2D()(x)
-    dense = layers.Dense(K, activation="softmax")
+    dense = layers.Dense(len(centres), activation="softmax")
     outputs = dense(x)
     dense.set_weights([sharpness * centres[None, :], -sharpness * centres**2 / 2])
     return keras.Model(inputs, outputs)
@@ -146,6 +146,41 @@ def test_evaluate_writes_every_report_and_its_numbers_match_the_predictions(
     assert protocol["detector"] == "none" and protocol["views"].startswith("single crop")
     assert protocol["temperature"] == 1.0
     assert "accuracy" in stdout and "happy" in stdout and "FER+ majority" in stdout
+
+
+def test_evaluate_against_ferplus_majority_labels(fer_like_npz, tmp_path, monkeypatch, capsys):
+    eight = [*FER2013_CLASSES, "contempt"]
+    path = tmp_path / "eight.keras"
+    metadata = ModelMetadata(class_names=eight, image_size=(48, 48), color_mode="grayscale",
+                             architecture="brightness", config={"Seed": 1})
+    save_model(_brightness_model(120.0, (np.arange(8) + 0.5) / 8), path, metadata)
+    out = tmp_path / "ferplus"
+    code, _, _ = run_cli(monkeypatch, capsys, "evaluate", "--model", str(path), "--data", str(fer_like_npz),
+                         "--labels", "ferplus", "--out", str(out))
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    saved = np.load(out / "predictions.npz")
+    votes = np.load(fer_like_npz)["ferplus_votes"].astype(int)
+    private = np.flatnonzero(np.load(fer_like_npz)["usage"] == "PrivateTest")
+    plus_to_ferkit = {0: "neutral", 1: "happy", 2: "surprise", 3: "sad", 4: "angry", 5: "disgust", 6: "fear",
+                      7: "contempt"}
+    by_hand = []
+    for row in votes[private]:
+        top = np.flatnonzero(row == row.max())
+        if row.max() > 0 and len(top) == 1 and top[0] in plus_to_ferkit:
+            by_hand.append(eight.index(plus_to_ferkit[top[0]]))
+    assert metrics["n"] == len(by_hand) and 0 < len(by_hand) < len(private)
+    assert saved["labels"].tolist() == by_hand
+    assert metrics["accuracy"] == pytest.approx(np.mean(saved["probabilities"].argmax(1) == saved["labels"]))
+    assert metrics["class_names"] == eight and metrics["ferplus_majority"] is None
+    assert metrics["protocol"]["labels"].startswith("FER+ majority")
+
+
+def test_ferplus_labels_need_a_model_with_ferplus_classes(model_file, fer_like_npz, monkeypatch, capsys):
+    code, _, stderr = run_cli(monkeypatch, capsys, "evaluate", "--model", str(model_file), "--data",
+                              str(fer_like_npz), "--labels", "ferplus")
+    assert code == 2 and stderr.strip().count("\n") == 0
+    assert "contempt" in stderr and "do not match" in stderr
 
 
 def test_evaluate_with_tta_on_a_named_split(model_file, fer_like_npz, tmp_path, monkeypatch, capsys):

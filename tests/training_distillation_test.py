@@ -1,5 +1,7 @@
 """Warm starts (InitialWeights) and self-distillation (Teacher) in training runs."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -38,6 +40,30 @@ def test_initial_weights_reproduce_the_source_model(stage_one):
     assert not np.allclose(model(images, training=False), source(images, training=False), atol=1e-3)
     load_initial_weights(model, str(model_path), data)
     np.testing.assert_allclose(model(images, training=False), source(images, training=False), atol=1e-6)
+
+
+def test_initial_weights_match_output_classes_by_name(stage_one):
+    config, data, model_path = stage_one
+    source, _ = load_model(model_path)
+    renamed = dataclasses.replace(data, class_names=["extra", *reversed(data.class_names)])
+    model = build_model(config.with_updates(NoOfClasses=renamed.num_classes), renamed.num_classes)
+    fresh_column = np.array(model.layers[-1].weights[0].numpy()[:, 0])
+    assert load_initial_weights(model, str(model_path), renamed) == ["extra"]
+    kernel, source_kernel = model.layers[-1].weights[0].numpy(), source.layers[-1].weights[0].numpy()
+    for index, name in enumerate(data.class_names):
+        np.testing.assert_array_equal(kernel[:, renamed.class_names.index(name)], source_kernel[:, index])
+    np.testing.assert_array_equal(kernel[:, 0], fresh_column)
+    for layer, source_layer in zip(model.layers[:-1], source.layers[:-1], strict=True):
+        for weight, source_weight in zip(layer.get_weights(), source_layer.get_weights(), strict=True):
+            np.testing.assert_array_equal(weight, source_weight)
+
+
+def test_initial_weights_sharing_no_class_are_refused(stage_one):
+    config, data, model_path = stage_one
+    other = dataclasses.replace(data, class_names=[f"other{i}" for i in range(data.num_classes)])
+    with pytest.raises(ConfigError, match=r"InitialWeights=.*share no name"):
+        load_initial_weights(build_model(config.with_updates(NoOfClasses=other.num_classes), other.num_classes),
+                             str(model_path), other)
 
 
 def test_initial_weights_of_another_network_are_refused(stage_one):

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from ferkit.cli.evaluate import Labels, LabelsOption
+
 
 class Objective(StrEnum):
     """`ferkit.evaluation.calibration.OBJECTIVES`, spelled out so `--help` need not import scikit-learn."""
@@ -28,13 +30,14 @@ def calibrate(
     objective: Annotated[Objective, typer.Option(help="What the temperature minimises on the split: nll, ece, "
                                                       "or auto (the one with the lower ECE on held-out halves "
                                                       "of the split).")] = Objective.nll,
+    labels: LabelsOption = Labels.dataset,
 ) -> None:
     """Fit temperature scaling on a split, write the calibrated copy and print ECE and NLL before/after."""
     from ferkit.evaluation.runner import calibrate_model_file
 
     destination = out or model.with_name(f"{model.stem}.calibrated{model.suffix}")
     outcome = calibrate_model_file(model, data, destination, split=split, batch_size=batch_size,
-                                   objective=objective.value)
+                                   objective=objective.value, labels=labels.value)
     fit = outcome.fit
     if fit.held_out_ece:
         typer.echo("Held-out ECE (2-fold, repeated) by objective: "

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ferkit.cli.evaluate import DataOption, Detector, DetectorOption, SplitOption
+from ferkit.cli.evaluate import DataOption, Detector, DetectorOption, Labels, LabelsOption, SplitOption
 
 
 def compare(
@@ -18,6 +18,7 @@ def compare(
     split: SplitOption = None,
     detector: DetectorOption = Detector.none,
     tta: Annotated[bool, typer.Option("--tta", help="Compare with flipped and shifted views averaged.")] = False,
+    labels: LabelsOption = Labels.dataset,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the comparison to this JSON file.")
                         ] = None,
 ) -> None:
@@ -25,7 +26,8 @@ def compare(
     from ferkit.evaluation.compare import compare_models, format_comparison
     from ferkit.evaluation.report import write_atomically
 
-    comparison = compare_models(model, data, split=split, tta=tta, detector=detector.value)
+    comparison = compare_models(model, data, split=split, tta=tta, detector=detector.value,
+                                labels=labels.value)
     typer.echo(format_comparison(comparison))
     if json_out is not None:
         write_atomically(json_out, lambda path: path.write_text(json.dumps(comparison.to_dict(), indent=2)))

@@ -20,6 +20,14 @@ DataOption = Annotated[str, typer.Option(help="Dataset in any format `ferkit tra
                                               ".csv, .npz).")]
 SplitOption = Annotated[str | None, typer.Option(
     help="Split name (PrivateTest, PublicTest, test, val, ...) or role; default: the test split, else validation.")]
+class Labels(StrEnum):
+    dataset = "dataset"
+    ferplus = "ferplus"
+
+
+LabelsOption = Annotated[Labels, typer.Option(
+    help="Truth to score against: the data's own labels, or 'ferplus': the FER+ majority label over FER+'s "
+         "eight classes (needs an .npz with ferplus_votes, like fer2013.npz, and a model with those classes).")]
 DetectorOption = Annotated[Detector, typer.Option(
     help="'none' uses images as given (pre-cropped faces); yunet, haar or mtcnn detect the face first.")]
 
@@ -36,6 +44,7 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Folder for metrics.json, predictions.npz and figures.")] = Path(
         "runs/evaluate"),
     batch_size: Annotated[int, typer.Option(help="Images per classifier call.")] = 256,
+    labels: LabelsOption = Labels.dataset,
 ) -> None:
     """Evaluate a model: writes metrics.json, predictions.npz, confusion_matrix.png, reliability.png and
     wrong_examples.png, and prints per-class and headline metrics."""
@@ -43,7 +52,7 @@ def evaluate(
     from ferkit.inference.predictor import default_model_path
 
     result = evaluate_model(model or default_model_path(), data, split=split, detector=detector.value, tta=tta,
-                            batch_size=batch_size)
+                            batch_size=batch_size, labels=labels.value)
     write_report(result, out)
     typer.echo(format_table(result.metrics))
     typer.echo(f"Reports written to {out.resolve()}")

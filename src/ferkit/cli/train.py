@@ -52,7 +52,8 @@ def train(
     configuration = load_config(config, overrides)
     check_model_files(configuration)
     dataset = load_data(data, image_size=configuration.ImageSize, color_mode=configuration.ColorMode,
-                        validation_split=configuration.ValidationSplit, seed=configuration.Seed)
+                        validation_split=configuration.ValidationSplit, seed=configuration.Seed,
+                        labels=configuration.Labels)
     echo(f"Data: {dataset.source}: {len(dataset.labels)} images, classes {', '.join(dataset.class_names)}; "
          f"train on {dataset.roles['train']!r}, validate on {dataset.roles['validation']!r}.")
     strategy.check(configuration.BatchSize, len(dataset.split_indices("train")),

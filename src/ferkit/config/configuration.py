@@ -72,6 +72,7 @@ class Configuration(BaseModel):
     Teacher: str | list[str] | None = None
     TeacherWeight: float = Field(0.5, ge=0, le=1)
     TeacherSeesAugmented: bool = False
+    Labels: Literal["dataset", "ferplus"] = "dataset"
 
     @field_validator("Augment", mode="before")
     @classmethod

@@ -19,16 +19,14 @@ import cv2
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from ferkit.data.ferplus import FERPLUS_COLUMNS, FERPLUS_TO_FERKIT, LABEL_CHOICES, ferplus_relabel
 from ferkit.data.images import IMAGE_SUFFIXES, ImageDecodeError, decode_image, to_color_mode
 from ferkit.errors import DataError
 
 log = logging.getLogger(__name__)
 
 FER2013_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-FERPLUS_COLUMNS = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
-                   "unknown", "NF"]
-FERPLUS_TO_FER2013 = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happiness": "happy",
-                      "sadness": "sad", "surprise": "surprise", "neutral": "neutral"}
+FERPLUS_TO_FER2013 = {plus: name for plus, name in FERPLUS_TO_FERKIT.items() if name in FER2013_CLASSES}
 
 ROLES = ("train", "validation", "test")
 SPLIT_ALIASES = {
@@ -112,6 +110,15 @@ def _stratified_split(labels: np.ndarray, validation_split: float, seed: int):
                                          stratify=labels if stratified else None)
     splits = {"train": np.sort(train), "validation": np.sort(validation)}
     return splits, {"train": "train", "validation": "validation"}, False
+
+
+def _ferplus_votes(path: Path) -> np.ndarray:
+    """The `ferplus_votes` array of an npz dataset, or DataError saying FER+ labels need one."""
+    if path.suffix.lower() == ".npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            if "ferplus_votes" in arrays.files:
+                return arrays["ferplus_votes"]
+    raise DataError(f"{path}: FER+ labels need an .npz with a 'ferplus_votes' array (like fer2013.npz)")
 
 
 def _load_npz(path: Path, validation_split: float, seed: int) -> LabeledData:
@@ -233,7 +240,7 @@ def _load_folders(root: Path, image_size, color_mode, validation_split, seed) ->
 
 
 def load_data(path: str | Path, image_size=(256, 256), color_mode: str = "grayscale",
-              validation_split: float = 0.2, seed: int = 42) -> LabeledData:
+              validation_split: float = 0.2, seed: int = 42, labels: str = "dataset") -> LabeledData:
     """Load a dataset from any supported layout (see module docstring).
 
     Args:
@@ -243,7 +250,11 @@ def load_data(path: str | Path, image_size=(256, 256), color_mode: str = "graysc
         color_mode: "grayscale" or "rgb" for folder images (FER-2013 arrays are grayscale).
         validation_split: fraction held out for validation when the data has no split of its own.
         seed: seed of that deterministic, stratified split.
+        labels: "dataset" (the data's own labels) or "ferplus" (FER+'s eight classes from the npz's
+            `ferplus_votes`, votes as soft labels; see `ferkit.data.ferplus`).
     """
+    if labels not in LABEL_CHOICES:
+        raise DataError(f"labels={labels!r}: choose one of {', '.join(LABEL_CHOICES)}")
     path = Path(path)
     if not path.exists():
         raise DataError(f"data not found: {path}")
@@ -257,6 +268,8 @@ def load_data(path: str | Path, image_size=(256, 256), color_mode: str = "graysc
         raise DataError(f"{path}: unsupported data format (use a folder, a FER-2013 .csv or an .npz)")
     if len(data.labels) == 0:
         raise DataError(f"{path}: the dataset is empty")
+    if labels == "ferplus":
+        data = ferplus_relabel(data, _ferplus_votes(path))
     if color_mode == "rgb" and data.images.shape[-1] == 1:
         data.images = np.repeat(data.images, 3, axis=-1)
     elif color_mode == "grayscale" and data.images.shape[-1] == 3:

@@ -55,7 +55,7 @@ def correct_answers(result: EvaluationResult) -> np.ndarray:
 
 
 def compare_models(model_paths: list[str | Path], data_path: str | Path, split: str | None = None,
-                   tta: bool = False, detector: str = "none") -> Comparison:
+                   tta: bool = False, detector: str = "none", labels: str = "dataset") -> Comparison:
     """Score every model on one split and test each against the first.
 
     Args:
@@ -64,10 +64,12 @@ def compare_models(model_paths: list[str | Path], data_path: str | Path, split: 
         split: split name or role, as for `ferkit evaluate`.
         tta: score with test-time augmentation instead of single crop.
         detector: as for `ferkit evaluate`.
+        labels: as for `ferkit evaluate` ("dataset" or "ferplus").
     """
     if len(model_paths) < 2:
         raise DataError(f"compare needs at least two models, got {len(model_paths)}")
-    results = [evaluate_model(path, data_path, split=split, tta=tta, detector=detector) for path in model_paths]
+    results = [evaluate_model(path, data_path, split=split, tta=tta, detector=detector, labels=labels)
+               for path in model_paths]
     baseline = results[0]
     split_name = baseline.metrics["protocol"]["split"]
     for path, result in zip(model_paths[1:], results[1:], strict=True):

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ferkit.data import LabeledData, load_data
+from ferkit.data.ferplus import LABEL_CHOICES, ferplus_majority_data
 from ferkit.data.sources import SPLIT_ALIASES
 from ferkit.errors import DataError, ModelFileError
 from ferkit.evaluation.calibration import TemperatureFit, apply_temperature, fit_temperature
@@ -67,8 +68,12 @@ def load_evaluation_classifier(model_path: str | Path):
     return load_classifier(model_path)
 
 
-def load_data_for(data_path: str | Path, metadata, for_detection: bool = False) -> LabeledData:
+def load_data_for(data_path: str | Path, metadata, for_detection: bool = False,
+                  labels: str = "dataset") -> LabeledData:
     """Load data the way the model was trained on it: its image size, colour mode and validation split.
+
+    `labels="ferplus"` scores against the FER+ majority labels over FER+'s eight classes instead of the
+    data's own labels (rows without a majority left out; see `ferkit.data.ferplus.ferplus_majority`).
 
     For face detection, images are loaded in RGB and folder images at least `DETECTION_MIN_SIDE` pixels
     high and wide, so the detector gets more than a thumbnail (arrays such as FER-2013 keep their size).
@@ -77,9 +82,18 @@ def load_data_for(data_path: str | Path, metadata, for_detection: bool = False) 
     image_size = tuple(metadata.image_size)
     if for_detection:
         image_size = tuple(max(side, DETECTION_MIN_SIDE) for side in image_size)
-    return load_data(data_path, image_size=image_size,
+    if labels not in LABEL_CHOICES:
+        raise DataError(f"labels={labels!r}: choose one of {', '.join(LABEL_CHOICES)}")
+    data = load_data(data_path, image_size=image_size,
                      color_mode="rgb" if for_detection else metadata.color_mode,
                      validation_split=config.get("ValidationSplit", 0.2), seed=config.get("Seed", 42))
+    if labels == "ferplus":
+        votes = read_ferplus_votes(data.source)
+        if votes is None or len(votes) != len(data.labels):
+            raise DataError(f"{data.source}: FER+ labels need an .npz with a 'ferplus_votes' array (like "
+                            "fer2013.npz)")
+        data = ferplus_majority_data(data, votes)
+    return data
 
 
 def resolve_split(data: LabeledData, split: str | None) -> tuple[str, np.ndarray]:
@@ -154,7 +168,7 @@ def _non_duplicate_report(data: LabeledData, split_name: str, indices: np.ndarra
 
 def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | None = None,
                    detector: str = "none", tta: bool = False, batch_size: int = 256,
-                   classifier=None) -> EvaluationResult:
+                   classifier=None, labels: str = "dataset") -> EvaluationResult:
     """Classify a dataset split with a model file and compute every reported metric.
 
     Args:
@@ -167,17 +181,19 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
         batch_size: images per classifier call.
         classifier: an already loaded classifier for `model_path` (loaded when None); it needs
             `raw_proba(uint8 NHWC) -> uncalibrated probabilities` and `metadata`.
+        labels: "dataset" (the data's own labels) or "ferplus" (FER+ majority labels over FER+'s eight
+            classes, for a model with those classes).
     """
     if batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, got {batch_size}")
     classifier = classifier or load_evaluation_classifier(model_path)
     metadata = classifier.metadata
     class_names = list(metadata.class_names)
-    data = load_data_for(data_path, metadata, for_detection=detector != "none")
+    data = load_data_for(data_path, metadata, for_detection=detector != "none", labels=labels)
     split_name, indices = resolve_split(data, split)
     if len(indices) == 0:
         raise DataError(f"{data.source}: split {split_name!r} is empty")
-    labels = _labels_in_model_order(data, class_names)[indices]
+    true_labels = _labels_in_model_order(data, class_names)[indices]
 
     if detector == "none":
         inputs = list(data.images[indices])
@@ -195,14 +211,18 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
         probabilities[face_found] = apply_temperature(raw, metadata.temperature)
 
     safe = np.where(face_found[:, None], probabilities, 1.0 / len(class_names))
-    metrics = classification_metrics(safe, labels, class_names, valid=face_found)
+    metrics = classification_metrics(safe, true_labels, class_names, valid=face_found)
     predicted = np.where(face_found, safe.argmax(axis=1), -1)
-    metrics["ferplus_majority"] = _ferplus_report(data, indices, predicted, class_names)
-    metrics["non_duplicate"] = _non_duplicate_report(data, split_name, indices, predicted, labels)
+    metrics["ferplus_majority"] = (_ferplus_report(data, indices, predicted, class_names)
+                                   if labels == "dataset" else None)
+    metrics["non_duplicate"] = _non_duplicate_report(data, split_name, indices, predicted, true_labels)
     metrics["protocol"] = {
         "data": str(data.source),
         "data_sha256": content_sha256(data.source),
         "split": split_name,
+        "labels": ("the data's own labels" if labels == "dataset" else
+                   "FER+ majority: the class with strictly the most of the 10 FER+ votes; rows with a tie, "
+                   "an unknown or NF (not a face) majority, or no votes left out"),
         "views": tta_protocol((1, *np.shape(inputs[0]))) if tta else SINGLE_CROP_PROTOCOL,
         "detector": detector,
         "no_face_rows": "counted as wrong (accuracy, top-3, recall, F1); left out of ECE and NLL",
@@ -212,7 +232,7 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
         "ece_bins": ECE_BINS,
         "confusion_matrix": "rows = true class, columns = predicted class, in class_names order",
     }
-    return EvaluationResult(metrics, probabilities, labels, indices, face_found, inputs)
+    return EvaluationResult(metrics, probabilities, true_labels, indices, face_found, inputs)
 
 
 @dataclass
@@ -231,7 +251,7 @@ class CalibrationOutcome:
 
 def calibrate_model_file(model_path: str | Path, data_path: str | Path, destination: str | Path,
                          split: str = "validation", batch_size: int = 256,
-                         objective: str = "nll") -> CalibrationOutcome:
+                         objective: str = "nll", labels: str = "dataset") -> CalibrationOutcome:
     """Fit a temperature on a split (by `objective`, see `fit_temperature`) and write the model for inference
     with it stored in the metadata.
 
@@ -251,7 +271,7 @@ def calibrate_model_file(model_path: str | Path, data_path: str | Path, destinat
         raise ModelFileError(f"--out {destination} must have the model's suffix {model_path.suffix!r}")
     classifier = load_evaluation_classifier(model_path)
     metadata = classifier.metadata
-    data = load_data_for(data_path, metadata)
+    data = load_data_for(data_path, metadata, labels=labels)
     split_name, indices = resolve_split(data, split)
     if len(indices) == 0:
         raise DataError(f"{data.source}: split {split_name!r} is empty")

@@ -35,16 +35,41 @@ def _load_matching(path: str, key: str, data: LabeledData) -> keras.Model:
     return model
 
 
-def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> None:
-    """Copy the weights of the model file at `path` into `model`, which must have the same architecture."""
-    source = _load_matching(path, "InitialWeights", data)
-    shapes = [tuple(w.shape) for w in model.weights]
-    if [tuple(w.shape) for w in source.weights] != shapes:
+def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> list[str]:
+    """Copy the weights of the model file at `path` into `model`, matching output classes by name.
+
+    Every layer but the output layer must have the same weight shapes (same architecture and width). The
+    output layer's columns are copied class by class, whatever order either side lists its classes in
+    (folder classes sort alphabetically, FER-2013's do not); a class the source model lacks keeps its
+    fresh initialisation. Returns the names of those new classes.
+    """
+    require_model_file("InitialWeights", path)
+    source, metadata = load_model(path)
+    source_names = list(metadata.class_names)
+    head, source_head = model.layers[-1], source.layers[-1]
+    body = [w for w in model.weights if not any(w is h for h in head.weights)]
+    source_body = [w for w in source.weights if not any(w is h for h in source_head.weights)]
+    if [tuple(w.shape) for w in source_body] != [tuple(w.shape) for w in body] or len(head.weights) != len(
+            source_head.weights):
         raise ConfigError(
             f"configuration key InitialWeights={path!r}: its weights do not fit this configuration's network "
             f"({source.count_params():,} parameters there, {model.count_params():,} here)"
         )
-    model.set_weights(source.get_weights())
+    shared = [name for name in data.class_names if name in source_names]
+    if not shared:
+        raise ConfigError(
+            f"configuration key InitialWeights={path!r}: the model's classes ({', '.join(source_names)}) "
+            f"share no name with the data's ({', '.join(data.class_names)})"
+        )
+    for target, origin in zip(body, source_body, strict=True):
+        target.assign(origin.numpy())
+    to_rows = [data.class_names.index(name) for name in shared]
+    from_rows = [source_names.index(name) for name in shared]
+    for target, origin in zip(head.weights, source_head.weights, strict=True):
+        values = np.array(target.numpy())
+        values[..., to_rows] = origin.numpy()[..., from_rows]
+        target.assign(values)
+    return [name for name in data.class_names if name not in source_names]
 
 
 def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any]:

@@ -229,8 +229,9 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
     )
     model = build_model(config, data.num_classes)
     if config.InitialWeights:
-        load_initial_weights(model, config.InitialWeights, data)
-        print_fn(f"Starting from the weights of {config.InitialWeights}.")
+        new_classes = load_initial_weights(model, config.InitialWeights, data)
+        print_fn(f"Starting from the weights of {config.InitialWeights}" + (
+            f" (new classes, freshly initialised: {', '.join(new_classes)})." if new_classes else "."))
     model = compile_model(model, config)
     log.info("training %s (%d parameters) on %d images, validating on %d; resuming=%s",
              config.Architecture, model.count_params(), len(train_idx), len(val_idx), resuming)

@@ -80,10 +80,11 @@ class Search:
 
     def load_data(self, config: Configuration) -> LabeledData:
         """The dataset as `config` reads it (cached: trials usually share it)."""
-        key = (tuple(config.ImageSize), config.ColorMode, config.ValidationSplit, config.Seed)
+        key = (tuple(config.ImageSize), config.ColorMode, config.ValidationSplit, config.Seed, config.Labels)
         if key != self._data_key:
             self._data = load_data(self.data_path, image_size=config.ImageSize, color_mode=config.ColorMode,
-                                   validation_split=config.ValidationSplit, seed=config.Seed)
+                                   validation_split=config.ValidationSplit, seed=config.Seed,
+                                   labels=config.Labels)
             self._data_key = key
         return self._data
 
