@@ -45,13 +45,13 @@ def test_initial_weights_reproduce_the_source_model(stage_one):
 def test_initial_weights_match_output_classes_by_name(stage_one):
     config, data, model_path = stage_one
     source, _ = load_model(model_path)
-    renamed = dataclasses.replace(data, class_names=["extra", *reversed(data.class_names)])
+    renamed = dataclasses.replace(data, class_names=["extra", *(name.title() for name in reversed(data.class_names))])
     model = build_model(config.with_updates(NoOfClasses=renamed.num_classes), renamed.num_classes)
     fresh_column = np.array(model.layers[-1].weights[0].numpy()[:, 0])
     assert load_initial_weights(model, str(model_path), renamed) == ["extra"]
     kernel, source_kernel = model.layers[-1].weights[0].numpy(), source.layers[-1].weights[0].numpy()
     for index, name in enumerate(data.class_names):
-        np.testing.assert_array_equal(kernel[:, renamed.class_names.index(name)], source_kernel[:, index])
+        np.testing.assert_array_equal(kernel[:, renamed.class_names.index(name.title())], source_kernel[:, index])
     np.testing.assert_array_equal(kernel[:, 0], fresh_column)
     for layer, source_layer in zip(model.layers[:-1], source.layers[:-1], strict=True):
         for weight, source_weight in zip(layer.get_weights(), source_layer.get_weights(), strict=True):

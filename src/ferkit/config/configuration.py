@@ -66,6 +66,7 @@ class Configuration(BaseModel):
     SoftLabelWeight: float = Field(0.0, ge=0, le=1)
     Augment: bool | Literal["flip"] = False
     DegradeQuality: bool = False
+    DomainGap: bool = False
     CropSize: PairOfInts | None = None
     ClassWeights: bool = False
     InitialWeights: str | None = None

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ferkit.data import LabeledData, load_data
+from ferkit.data.classes import class_positions
 from ferkit.data.ferplus import LABEL_CHOICES, ferplus_majority_data
 from ferkit.data.sources import SPLIT_ALIASES
 from ferkit.errors import DataError, ModelFileError
@@ -107,13 +108,12 @@ def resolve_split(data: LabeledData, split: str | None) -> tuple[str, np.ndarray
 
 
 def _labels_in_model_order(data: LabeledData, class_names: list[str]) -> np.ndarray:
-    if list(data.class_names) == list(class_names):
-        return data.labels
-    if sorted(data.class_names) != sorted(class_names):
+    """The data's labels as indices into the model's classes, matched by name in any case (`Happy` = `happy`)."""
+    positions = class_positions(data.class_names, class_names)
+    if None in positions or len(set(positions)) != len(class_names):
         raise DataError(f"{data.source}: classes {', '.join(data.class_names)} do not match the model's "
                         f"classes {', '.join(class_names)}")
-    order = np.array([class_names.index(name) for name in data.class_names])
-    return order[data.labels]
+    return np.array(positions)[data.labels]
 
 
 def predict_in_batches(predict_proba: Callable[[np.ndarray], np.ndarray], images: np.ndarray,

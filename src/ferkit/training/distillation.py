@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from ferkit.config.configuration import require_model_file
+from ferkit.data.classes import class_positions
 from ferkit.data.sources import LabeledData
 from ferkit.errors import ConfigError
 from ferkit.models.saving import load_model
@@ -39,9 +40,9 @@ def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> li
     """Copy the weights of the model file at `path` into `model`, matching output classes by name.
 
     Every layer but the output layer must have the same weight shapes (same architecture and width). The
-    output layer's columns are copied class by class, whatever order either side lists its classes in
-    (folder classes sort alphabetically, FER-2013's do not); a class the source model lacks keeps its
-    fresh initialisation. Returns the names of those new classes.
+    output layer's columns are copied class by class, whatever order either side lists its classes in (folder
+    classes sort alphabetically, FER-2013's do not) and in any case (`Happy` is `happy`); a class the source
+    model lacks keeps its fresh initialisation. Returns the names of those new classes.
     """
     require_model_file("InitialWeights", path)
     source, metadata = load_model(path)
@@ -55,21 +56,21 @@ def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> li
             f"configuration key InitialWeights={path!r}: its weights do not fit this configuration's network "
             f"({source.count_params():,} parameters there, {model.count_params():,} here)"
         )
-    shared = [name for name in data.class_names if name in source_names]
-    if not shared:
+    positions = class_positions(data.class_names, source_names)
+    to_rows = [row for row, position in enumerate(positions) if position is not None]
+    from_rows = [position for position in positions if position is not None]
+    if not to_rows:
         raise ConfigError(
             f"configuration key InitialWeights={path!r}: the model's classes ({', '.join(source_names)}) "
             f"share no name with the data's ({', '.join(data.class_names)})"
         )
     for target, origin in zip(body, source_body, strict=True):
         target.assign(origin.numpy())
-    to_rows = [data.class_names.index(name) for name in shared]
-    from_rows = [source_names.index(name) for name in shared]
     for target, origin in zip(head.weights, source_head.weights, strict=True):
         values = np.array(target.numpy())
         values[..., to_rows] = origin.numpy()[..., from_rows]
         target.assign(values)
-    return [name for name in data.class_names if name not in source_names]
+    return [name for name, position in zip(data.class_names, positions, strict=True) if position is None]
 
 
 def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any]:

@@ -214,7 +214,7 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
     training_ds = strategy.shard_training(
         make_dataset(data.images[train_idx], train_targets,
                      config.BatchSize, training=True, augment=config.Augment, seed=config.Seed,
-                     degrade=config.DegradeQuality, retarget=retarget),
+                     degrade=config.DegradeQuality, domain_gap=config.DomainGap, retarget=retarget),
         config.BatchSize)
     validation_ds = strategy.shard_validation(
         make_dataset(data.images[val_idx], targets_for(data, val_idx), config.BatchSize, training=False),
