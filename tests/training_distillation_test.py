@@ -94,6 +94,15 @@ def test_teacher_probabilities_average_the_image_and_its_mirror(stage_one):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
 
 
+def test_teacher_outputs_follow_the_data_class_order(stage_one):
+    _, data, model_path = stage_one
+    indices = np.arange(6)
+    reordered = dataclasses.replace(data, class_names=[name.upper() for name in reversed(data.class_names)])
+    straight = teacher_probabilities([str(model_path)], data, indices)
+    np.testing.assert_allclose(teacher_probabilities([str(model_path)], reordered, indices), straight[:, ::-1],
+                               atol=1e-6)
+
+
 def test_distilled_targets_blend_and_stay_distributions():
     one_hot = np.eye(3, dtype=np.float32)[[0, 2]]
     teacher = np.array([[0.5, 0.25, 0.25], [0.2, 0.2, 0.6]], dtype=np.float32)

@@ -24,16 +24,18 @@ from ferkit.models.saving import load_model
 TEACHER_BATCH = 256
 
 
-def _load_matching(path: str, key: str, data: LabeledData) -> keras.Model:
-    """Load the model file named by configuration key `key` and check that it knows the data's classes."""
+def _load_matching(path: str, key: str, data: LabeledData) -> tuple[keras.Model, list[int]]:
+    """Load the model file named by configuration key `key`, with the position of each of the data's classes
+    among the model's outputs (matched by name in any case); a model lacking one of them is refused."""
     require_model_file(key, path)
     model, metadata = load_model(path)
-    if list(metadata.class_names) != list(data.class_names):
+    positions = class_positions(data.class_names, list(metadata.class_names))
+    if None in positions or len(metadata.class_names) != data.num_classes:
         raise ConfigError(
             f"configuration key {key}={path!r}: the model's classes ({', '.join(metadata.class_names)}) "
             f"differ from the data's ({', '.join(data.class_names)})"
         )
-    return model
+    return model, positions
 
 
 def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> list[str]:
@@ -74,11 +76,13 @@ def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> li
 
 
 def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any]:
-    """A function of a batch of images that averages the probabilities of the teacher model files in `paths`."""
+    """A function of a batch of images that averages the probabilities of the teacher model files in `paths`,
+    each teacher's outputs put in the data's class order."""
     teachers = [_load_matching(path, "Teacher", data) for path in paths]
 
     def predict(images):
-        return keras.ops.mean(keras.ops.stack([teacher(images, training=False) for teacher in teachers]), axis=0)
+        return keras.ops.mean(keras.ops.stack([keras.ops.take(teacher(images, training=False), positions, axis=-1)
+                                               for teacher, positions in teachers]), axis=0)
 
     return predict
 
