@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.ferkit-installed
 
-.PHONY: setup demo test lint bench-train default-model default-model-resume clean chromium
+.PHONY: setup demo test lint bench-train default-model default-model-resume ferplus-model clean chromium
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (ferkit needs Python 3.11)"; exit 2; }
@@ -60,6 +60,14 @@ default-model: setup
 default-model-resume: setup
 	$(BIN)/python tools/recipe_checkpoints.py restore
 	$(MAKE) default-model
+
+# The eight-class FER+ model (docs/model-card.md, "FER+ model"): the shipped model fine-tuned on the FER+ votes,
+# a clean stage, the temperature fitted on PublicTest. Re-running resumes an interrupted stage.
+ferplus-model: setup
+	$(BIN)/ferkit train --config configs/fervgg-ferplus.yaml --data $(FER2013) --out runs/fervgg-ferplus
+	$(BIN)/ferkit train --config configs/fervgg-ferplus-finetune.yaml --data $(FER2013) --out runs/fervgg-ferplus-finetune
+	$(BIN)/ferkit calibrate --model runs/fervgg-ferplus-finetune/model.keras --data $(FER2013) --split PublicTest \
+	  --labels ferplus --objective auto --out runs/fervgg-ferplus-finetune/ferplus.keras
 
 clean:
 	rm -rf $(VENV) runs test-artifacts .pytest_cache
