@@ -9,6 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 
+from ferkit.cli import batch as batch_command  # noqa: E402 - light: imports Ray and the model only when run
 from ferkit.cli import calibrate as calibrate_command  # noqa: E402
 from ferkit.cli import compare as compare_command  # noqa: E402
 from ferkit.cli import demo as demo_command  # noqa: E402
@@ -48,6 +49,7 @@ app.command("calibrate")(calibrate_command.calibrate)
 app.command("compare")(compare_command.compare)
 app.command("export")(export_command.export)
 app.command("demo")(demo_command.demo)
+app.command("batch")(batch_command.batch)
 
 
 def main() -> None:
