@@ -46,3 +46,22 @@ def fer_npz(tmp_path_factory) -> Path:
     np.savez_compressed(path, images=images[..., 0], labels=labels.astype(np.int8), usage=usage,
                         ferplus_votes=votes)
     return path
+
+
+@pytest.fixture(scope="session")
+def batch_collection(tmp_path_factory) -> tuple[Path, dict]:
+    """A small collection of photos, a video and corrupt files for the batch tests (batch_support)."""
+    from batch_support import write_collection
+
+    root = tmp_path_factory.mktemp("collection")
+    return root, write_collection(root)
+
+
+@pytest.fixture(scope="session")
+def batch_local_run(batch_collection, tmp_path_factory):
+    """`ferkit.batch.run` over the collection with the local engine: (output folder, summary)."""
+    from ferkit.batch import run
+
+    root, _ = batch_collection
+    out = tmp_path_factory.mktemp("batch-local") / "out"
+    return out, run([root], out, fps=5, batch_size=4, progress=False)

@@ -64,8 +64,9 @@ class _Progress:
 class _Buffer:
     """File results waiting to be committed as one part."""
 
-    def __init__(self, store: ResultStore):
+    def __init__(self, store: ResultStore, commit_every: int):
         self.store = store
+        self.commit_every = commit_every
         self.faces: list[pa.Table] = []
         self.errors: list[pa.Table] = []
         self.files: list[str] = []
@@ -75,7 +76,7 @@ class _Buffer:
         self.faces.append(faces)
         self.errors.append(errors)
         self.files += files
-        if len(self.files) >= COMMIT_FILES or time.monotonic() - self.last_commit >= COMMIT_SECONDS:
+        if len(self.files) >= self.commit_every or time.monotonic() - self.last_commit >= COMMIT_SECONDS:
             self.commit()
 
     def commit(self) -> None:
@@ -86,7 +87,7 @@ class _Buffer:
 
 
 def _check(engine: str, address: str | None, workers: int | None, batch_size: int, fps: float | None,
-           model: str | Path | None) -> None:
+           model: str | Path | None, commit_every: int) -> None:
     if engine not in ENGINES:
         raise FerkitError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
     if engine == "local" and (address is not None or workers is not None):
@@ -95,6 +96,8 @@ def _check(engine: str, address: str | None, workers: int | None, batch_size: in
         raise FerkitError(f"--workers must be at least 1, got {workers}")
     if batch_size < 1:
         raise FerkitError(f"--batch-size must be at least 1, got {batch_size}")
+    if commit_every < 1:
+        raise FerkitError(f"--commit-every must be at least 1, got {commit_every}")
     check_fps(fps)
     if model is not None and not Path(model).exists():
         raise FerkitError(f"--model {model}: no such file")
@@ -103,7 +106,7 @@ def _check(engine: str, address: str | None, workers: int | None, batch_size: in
 def run(inputs: list[str | Path], out: str | Path, *, engine: str = "local", address: str | None = None,
         workers: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, fps: float | None = None,
         model: str | Path | None = None, detector: str | None = None, runtime: str = "auto",
-        progress: bool | None = None) -> BatchSummary:
+        progress: bool | None = None, commit_every: int = COMMIT_FILES) -> BatchSummary:
     """Recognise the emotions of every face in `inputs` into Parquet tables under `out`.
 
     Args:
@@ -117,8 +120,9 @@ def run(inputs: list[str | Path], out: str | Path, *, engine: str = "local", add
         fps: frames per second sampled from videos (None: every frame).
         model / detector / runtime: the recognizer (default: the shipped model, its default detector).
         progress: show a progress bar on stderr (None: when stderr is a terminal).
+        commit_every: files per committed part (also committed every 30 s): at most what a kill loses.
     """
-    _check(engine, address, workers, batch_size, fps, model)
+    _check(engine, address, workers, batch_size, fps, model, commit_every)
     files = list_inputs(inputs)
     model = None if model is None else str(model)
     settings = {"model": model, "detector": detector, "runtime": runtime, "fps": fps}
@@ -132,7 +136,8 @@ def run(inputs: list[str | Path], out: str | Path, *, engine: str = "local", add
             results = local_results(pending, step)
         else:
             results = ray_results(pending, step, address, workers)
-        buffer, bar = _Buffer(store), _Progress(len(files), len(files) - len(pending), progress)
+        buffer = _Buffer(store, commit_every)
+        bar = _Progress(len(files), len(files) - len(pending), progress)
         faces = errors = 0
         try:
             for result in results:

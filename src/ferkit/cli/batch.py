@@ -35,6 +35,9 @@ def batch(
         help="Model file; default: the model shipped with ferkit.", show_default=False)] = None,
     detector: Annotated[str | None, typer.Option(
         help="Face detector; default: the recognizer's default.", show_default=False)] = None,
+    commit_every: Annotated[int | None, typer.Option(
+        help="Files per committed Parquet part (also every 30 s; default 256): the most a crash makes redo.",
+        show_default=False)] = None,
 ) -> None:
     """Recognise the emotion of every face in photos and videos into Parquet tables, resumably."""
     try:
@@ -43,6 +46,7 @@ def batch(
         raise FerkitError(PYARROW_NEEDED) from None
     from ferkit.batch.runner import run
 
+    options = {} if commit_every is None else {"commit_every": commit_every}
     summary = run(inputs, out, engine=engine, address=address, workers=workers, batch_size=batch_size,
-                  fps=fps, model=model, detector=detector)
+                  fps=fps, model=model, detector=detector, **options)
     typer.echo(summary.line(), err=True)
