@@ -170,7 +170,7 @@ def report(rows: list[dict]) -> None:
     print(f"two workers vs one: {ray1['marginal_ms'] / ray2['marginal_ms']:.2f}x")
     per_machine = 3600 * 1000 / ray2["marginal_ms"]
     worker_gb = ray2["full"]["worker_mb"] / 1024
-    print(f"per worker: {1000 / ray1['marginal_ms']:.1f} img/s on one core, {worker_gb:.2f} GB resident")
+    print(f"one worker alone: {1000 / ray1['marginal_ms']:.1f} img/s, {worker_gb:.2f} GB resident")
     for machines in (1, 4, 16, 64):
         print(f"  {machines:3d} machines like this one (2 cores, 2 workers): ~{machines * per_machine:,.0f} img/h")
     per_core_hour = 3600 * 1000 / ray1["marginal_ms"]

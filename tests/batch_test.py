@@ -28,6 +28,7 @@ from ferkit.batch.rows import ERROR_SCHEMA  # noqa: E402
 from ferkit.batch.store import OutputFolderError, ResultStore  # noqa: E402
 from ferkit.cli import main as cli_main  # noqa: E402
 from ferkit.data.images import decode_image  # noqa: E402
+from ferkit.errors import FerkitError  # noqa: E402
 
 FACE_COLUMNS = ["file", "frame", "time_s", "track", "box", "landmarks", "emotion", "confidence", *FER_CLASSES,
                 "model", "model_version"]
@@ -115,7 +116,9 @@ def test_local_run_writes_one_row_per_face_and_one_error_row_per_corrupt_file(ba
     assert str(kinds["other"][1]) in done  # the cat: done with no face row
 
 
-def test_a_second_run_skips_finished_files_and_does_only_new_ones(batch_collection, batch_local_run, tmp_path):
+def test_a_second_run_skips_finished_files_and_does_only_new_ones(batch_collection, batch_local_run, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # the local engine must never import Ray
     root, _ = batch_collection
     out = Path(shutil.copytree(batch_local_run[0], tmp_path / "out"))
     before = read_faces(out)
@@ -145,6 +148,13 @@ def test_recognize_step_for_user_datasets_gives_the_same_rows_as_the_file_step(b
     assert {k: v for k, v in first.items() if k not in FER_CLASSES + ["confidence"]} == {
         k: v for k, v in expected[0].items() if k not in FER_CLASSES + ["confidence"]}
     np.testing.assert_allclose([first[c] for c in FER_CLASSES], [expected[0][c] for c in FER_CLASSES], atol=1e-5)
+
+
+def test_ray_engine_without_ray_installed_says_what_to_install(batch_collection, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    with pytest.raises(FerkitError, match=r"--engine ray needs Ray: pip install 'ferkit\[cluster\]'"):
+        run([batch_collection[0]], tmp_path / "out", engine="ray")
+    assert not (tmp_path / "out").exists()
 
 
 def _cli(*args: str) -> subprocess.Popen:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ferkit.batch.decode import check_fps
-from ferkit.batch.engines import ENGINES, StepSettings, local_results, ray_results
+from ferkit.batch.engines import ENGINES, RAY_NEEDS_EXTRA, StepSettings, local_results, ray_results
 from ferkit.batch.inputs import list_inputs
 from ferkit.batch.recognize import DEFAULT_BATCH_SIZE
 from ferkit.batch.rows import error_table, face_table
@@ -90,6 +91,8 @@ def _check(engine: str, address: str | None, workers: int | None, batch_size: in
            model: str | Path | None, commit_every: int) -> None:
     if engine not in ENGINES:
         raise FerkitError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise FerkitError(RAY_NEEDS_EXTRA)
     if engine == "local" and (address is not None or workers is not None):
         raise FerkitError("--address and --workers need --engine ray (the local engine is this one process)")
     if workers is not None and workers < 1:
@@ -124,7 +127,7 @@ def run(inputs: list[str | Path], out: str | Path, *, engine: str = "local", add
     """
     _check(engine, address, workers, batch_size, fps, model, commit_every)
     files = list_inputs(inputs)
-    model = None if model is None else str(model)
+    model = None if model is None else str(Path(model).resolve())
     settings = {"model": model, "detector": detector, "runtime": runtime, "fps": fps}
     step = StepSettings(model, detector, runtime, fps, batch_size)
     start = time.monotonic()
