@@ -107,7 +107,7 @@ def test_resume_skips_files_a_local_run_finished(ray_cluster, batch_collection, 
     manifest.write_text("path\n" + "\n".join(first) + "\n")
     out = tmp_path / "out"
     run([manifest], out, batch_size=4, **SETTINGS)
-    resumed = run([root], out, engine="ray", workers=2, batch_size=4, **SETTINGS)
+    resumed = run([root], out, engine="ray", workers=1, batch_size=4, **SETTINGS)
     assert (resumed.skipped, resumed.processed) == (len(first), 10 - len(first))
     assert_same_faces(read_faces(out), read_faces(batch_local_run[0]))
     pd.testing.assert_frame_equal(read_errors(out), read_errors(batch_local_run[0]))

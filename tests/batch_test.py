@@ -168,9 +168,12 @@ def _cli(*args: str) -> subprocess.Popen:
     (["{root}", "--out", "{tmp}/o", "--workers", "2"], "--address and --workers need --engine ray"),
     (["{root}", "--out", "{tmp}/o", "--engine", "spark"], "--engine 'spark' is not one of local, ray"),
     (["{root}", "--out", "{tmp}/o", "--fps", "0"], "--fps must be positive, got 0.0"),
+    (["{root}", "--out", "{tmp}/o", "--detector", "yolo"], "--detector 'yolo' is not one of"),
+    (["{root}", "--out", "{tmp}/o", "--model", "{tmp}/damaged.keras"], "cannot read model file {tmp}/damaged.keras"),
 ])
 def test_cli_user_mistakes_are_one_line_errors(batch_collection, tmp_path, monkeypatch, capsys, args, message):
     root, _ = batch_collection
+    (tmp_path / "damaged.keras").write_text("not a model")
     monkeypatch.setattr(sys, "argv", ["ferkit", "batch", *(arg.format(root=root, tmp=tmp_path) for arg in args)])
     with pytest.raises(SystemExit) as exited:
         cli_main.main()

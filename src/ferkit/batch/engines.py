@@ -73,6 +73,12 @@ def _connect(address: str | None) -> bool:
     return True
 
 
+def _last_line(exc: Exception) -> str:
+    """The final line of an error whose message carries a remote traceback (its actual reason)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
 def ray_results(files: list[str], step: StepSettings, address: str | None = None,
                 workers: int | None = None) -> Iterator[pa.Table]:
     """Recognise `files` on a Ray cluster: `map_batches` over an actor pool of `workers` recognizers (default:
@@ -97,7 +103,10 @@ def ray_results(files: list[str], step: StepSettings, address: str | None = None
                                    "fps": step.fps, "batch_size": step.batch_size},
             batch_size=files_per_batch, compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=actor_cpus(cluster_cpus, workers))
-        yield from results.iter_batches(batch_size=None, batch_format="pyarrow")
+        try:
+            yield from results.iter_batches(batch_size=None, batch_format="pyarrow")
+        except ray.exceptions.ActorDiedError as exc:  # the recognizer could not be built in a worker
+            raise FerkitError(f"the Ray workers could not load the recognizer: {_last_line(exc)}") from None
     finally:
         if started:
             ray.shutdown()

@@ -12,7 +12,7 @@ import pyarrow as pa
 from ferkit.batch.decode import check_fps
 from ferkit.batch.engines import ENGINES, RAY_NEEDS_EXTRA, StepSettings, local_results, ray_results
 from ferkit.batch.inputs import list_inputs
-from ferkit.batch.recognize import DEFAULT_BATCH_SIZE
+from ferkit.batch.recognize import DEFAULT_BATCH_SIZE, load_recognizer
 from ferkit.batch.rows import error_table, face_table
 from ferkit.batch.store import ResultStore
 from ferkit.errors import FerkitError
@@ -87,8 +87,15 @@ class _Buffer:
         self.last_commit = time.monotonic()
 
 
+def _known_detectors() -> tuple[str, ...] | None:
+    """The face detectors the recognizer knows, when it publishes the list."""
+    from ferkit.inference import faces
+
+    return getattr(faces, "DETECTORS", None)
+
+
 def _check(engine: str, address: str | None, workers: int | None, batch_size: int, fps: float | None,
-           model: str | Path | None, commit_every: int) -> None:
+           model: str | Path | None, detector: str | None, commit_every: int) -> None:
     if engine not in ENGINES:
         raise FerkitError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
     if engine == "ray" and importlib.util.find_spec("ray") is None:
@@ -102,8 +109,13 @@ def _check(engine: str, address: str | None, workers: int | None, batch_size: in
     if commit_every < 1:
         raise FerkitError(f"--commit-every must be at least 1, got {commit_every}")
     check_fps(fps)
+    known = _known_detectors()
+    if detector is not None and known is not None and detector not in known:
+        raise FerkitError(f"--detector {detector!r} is not one of {', '.join(known)}")
     if model is not None and not Path(model).exists():
         raise FerkitError(f"--model {model}: no such file")
+    if engine == "ray" and model is not None:
+        load_recognizer(str(model), detector)  # a damaged file fails here in one line, not in every worker
 
 
 def run(inputs: list[str | Path], out: str | Path, *, engine: str = "local", address: str | None = None,
@@ -125,7 +137,7 @@ def run(inputs: list[str | Path], out: str | Path, *, engine: str = "local", add
         progress: show a progress bar on stderr (None: when stderr is a terminal).
         commit_every: files per committed part (also committed every 30 s): at most what a kill loses.
     """
-    _check(engine, address, workers, batch_size, fps, model, commit_every)
+    _check(engine, address, workers, batch_size, fps, model, detector, commit_every)
     files = list_inputs(inputs)
     model = None if model is None else str(Path(model).resolve())
     settings = {"model": model, "detector": detector, "runtime": runtime, "fps": fps}

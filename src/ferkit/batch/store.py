@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class ResultStore:
         self.out = Path(out)
         if self.out.exists() and not self.out.is_dir():
             raise OutputFolderError(f"--out {self.out} is a file, not a folder")
+        self._created = not self.out.exists()
         for table in TABLES:
             (self.out / table).mkdir(parents=True, exist_ok=True)
         self._lock = (self.out / LOCK).open("w")
@@ -74,14 +76,16 @@ class ResultStore:
         except BlockingIOError:
             self._lock.close()
             raise OutputFolderError(f"{self.out} is being written by another ferkit batch job") from None
-        self._check_settings(settings)
         self.parts: list[dict[str, Any]] = self._read_manifest()
+        self._check_settings(settings)
         self.done: set[str] = {file for part in self.parts for file in part["files"]}
         self._remove_uncommitted()
 
     def _check_settings(self, settings: dict[str, Any]) -> None:
+        """Refuse other settings once results exist; before that, (re)write them (a first run that failed
+        before committing anything, e.g. on a mistyped detector, does not pin its settings)."""
         path = self.out / SETTINGS
-        if path.is_file():
+        if self.parts and path.is_file():
             previous = json.loads(path.read_text())
             changed = {key: (previous.get(key), value) for key, value in settings.items()
                        if previous.get(key) != value}
@@ -130,7 +134,11 @@ class ResultStore:
         self.done.update(files)
 
     def close(self) -> None:
+        """Release the folder; one this job created and never committed to is removed (a job that stopped
+        before its first result, e.g. on a damaged model, leaves nothing behind)."""
         if not self._lock.closed:
+            if self._created and not self.parts:
+                shutil.rmtree(self.out, ignore_errors=True)
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
 
