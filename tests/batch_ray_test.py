@@ -29,7 +29,7 @@ def ray_cluster():
     """A local Ray cluster of 2 CPUs for this module (driver, raylet and workers are processes of their own)."""
     if ray.is_initialized():
         pytest.skip("Ray is already initialised in this process")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
     ray.shutdown()
 

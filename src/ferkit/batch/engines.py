@@ -62,13 +62,13 @@ def _connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     options = {"logging_level": logging.ERROR, "log_to_driver": False}
-    if address is None:
-        options["include_dashboard"] = False
+    if address is None:  # a private cluster for this job, even when another one runs on this machine
+        address, options["include_dashboard"] = "local", False
     try:
         ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise FerkitError(f"cannot connect to the Ray cluster at {address or 'a new local cluster'} "
+        raise FerkitError(f"cannot connect to the Ray cluster at {address} "
                           f"({reason})") from None
     return True
 
