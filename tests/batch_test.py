@@ -102,12 +102,16 @@ def test_local_run_writes_one_row_per_face_and_one_error_row_per_corrupt_file(ba
         assert len(rows) == 1 and rows["frame"].isna().all() and rows["time_s"].isna().all()
         assert on_astronaut_face(list(rows["box"].iloc[0]), tolerance=40)
         assert rows["emotion"].iloc[0] == "happy"
+        assert rows["track"].isna().all()  # photos have no track
+        eyes = rows["landmarks"].iloc[0]  # the default detector (YuNet) gives five points
+        assert eyes["right_eye"][0] < eyes["left_eye"][0]  # the subject's right eye is on the image's left
     probabilities = faces[FER_CLASSES].to_numpy(float)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
     np.testing.assert_allclose(probabilities.max(axis=1), faces["confidence"].to_numpy(float), atol=1e-6)
     video = faces[faces["file"] == str(kinds["video"][0])]
     assert set(video["frame"]) <= {0, 2, 4, 6, 8} and len(set(video["frame"])) >= 3  # 10 fps sampled at 5
     np.testing.assert_allclose(video["time_s"].to_numpy(float), video["frame"].to_numpy(float) / 10)
+    assert video["track"].notna().all() and video["track"].nunique() == 1  # one person, one track
     assert faces["model"].unique().tolist() == ["fervgg.keras"] and faces["model_version"].str.len().eq(12).all()
     assert errors["file"].tolist() == sorted(str(p) for p in kinds["corrupt"])
     assert all(error.startswith(file) and "\n" not in error for file, error in zip(errors["file"], errors["error"],

@@ -27,7 +27,8 @@ class Frame:
 
 def check_fps(fps: float | None) -> None:
     """Reject a non-positive --fps before any work starts."""
-    sample_step(30.0, fps)
+    if fps is not None and not fps > 0:
+        raise VideoError(f"--fps must be positive, got {fps}")
 
 
 def video_frames(path: str, fps: float | None) -> Iterator[Frame]:

@@ -24,6 +24,7 @@ import pyarrow as pa
 from ferkit.batch.decode import Frame, frames_of
 from ferkit.batch.rows import face_row, face_schema, file_result_schema, model_identity
 from ferkit.errors import FerkitError
+from ferkit.faces.tracking import FaceTracker
 
 DEFAULT_BATCH_SIZE = 16
 FILE_COLUMNS = ("path", "file")
@@ -100,7 +101,8 @@ class Recognize(_RecognizerStep):
 class RecognizeFiles(_RecognizerStep):
     """File names → one result row per file (`rows.file_result_schema`): every frame decoded here, frames
     of several files classified together in batches of `batch_size`; a file that cannot be decoded or
-    classified gets its error and no faces, and the others carry on.
+    classified gets its error and no faces, and the others carry on. The faces of a video are tracked
+    (`ferkit.faces.tracking`: a `track` id per person); their probabilities stay per frame, unsmoothed.
 
     Args:
         model / detector / runtime: as for `Recognize`.
@@ -122,6 +124,7 @@ class RecognizeFiles(_RecognizerStep):
         files = list(files)
         faces: dict[str, list[dict[str, Any]]] = {file: [] for file in files}
         errors: dict[str, str] = {}
+        self._trackers: dict[str, FaceTracker] = {}
         pending: list[Frame] = []
         for file in files:
             try:
@@ -154,4 +157,12 @@ class RecognizeFiles(_RecognizerStep):
             except Exception as exc:  # noqa: BLE001 - this frame's file becomes an error row
                 errors[frame.file] = _error_message(frame.file, exc)
                 continue
+            if frame.frame is not None:
+                self._track(frame, found)
             faces[frame.file] += self._rows(frame, found)
+
+    def _track(self, frame: Frame, found) -> None:
+        """Give the faces of a video frame their person's track id (frames of a file arrive in order)."""
+        tracker = self._trackers.setdefault(frame.file, FaceTracker())
+        for face, track in zip(found, tracker.update([face.box for face in found], frame.time_s), strict=True):
+            face.track = track

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ferkit.errors import FerkitError
+from ferkit.faces.boxes import LANDMARK_NAMES
 
-LANDMARK_NAMES = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
 POINT = pa.list_(pa.float32(), 2)
 LANDMARKS = pa.struct([(name, POINT) for name in LANDMARK_NAMES])
 FIXED_COLUMNS = ("file", "frame", "time_s", "track", "box", "landmarks", "emotion", "confidence",

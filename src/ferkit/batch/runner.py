@@ -16,6 +16,7 @@ from ferkit.batch.recognize import DEFAULT_BATCH_SIZE, load_recognizer
 from ferkit.batch.rows import error_table, face_table
 from ferkit.batch.store import ResultStore
 from ferkit.errors import FerkitError
+from ferkit.faces import DETECTORS
 
 COMMIT_FILES = 256
 COMMIT_SECONDS = 30.0
@@ -87,13 +88,6 @@ class _Buffer:
         self.last_commit = time.monotonic()
 
 
-def _known_detectors() -> tuple[str, ...] | None:
-    """The face detectors the recognizer knows, when it publishes the list."""
-    from ferkit.inference import faces
-
-    return getattr(faces, "DETECTORS", None)
-
-
 def _check(engine: str, address: str | None, workers: int | None, batch_size: int, fps: float | None,
            model: str | Path | None, detector: str | None, commit_every: int) -> None:
     if engine not in ENGINES:
@@ -109,9 +103,8 @@ def _check(engine: str, address: str | None, workers: int | None, batch_size: in
     if commit_every < 1:
         raise FerkitError(f"--commit-every must be at least 1, got {commit_every}")
     check_fps(fps)
-    known = _known_detectors()
-    if detector is not None and known is not None and detector not in known:
-        raise FerkitError(f"--detector {detector!r} is not one of {', '.join(known)}")
+    if detector is not None and detector not in DETECTORS:
+        raise FerkitError(f"--detector {detector!r} is not one of {', '.join(DETECTORS)}")
     if model is not None and not Path(model).exists():
         raise FerkitError(f"--model {model}: no such file")
     if engine == "ray" and model is not None:
