@@ -1,15 +1,15 @@
 """Throughput of `ferkit batch` on this machine: local engine vs Ray with 1 and 2 workers, Ray's overhead per
 image, memory per worker, and what a cluster of N machines would process per hour.
 
-    nice -n 10 .venv/bin/python bench/batch_scaling.py [--photos 2000] [--warmup 16]
+    nice -n 10 .venv/bin/python bench/batch_scaling.py [--photos 2000]
 
 Photos are generated into a temporary folder: scikit-image's astronaut head (80–220 px, random place) pasted
 on a 480×360 photo background (scikit-image's coffee), JPEG quality 90, one face each, fixed seed. Each
 configuration runs in a fresh Python process (`ferkit.batch.run`, shipped model, default detector, batch
-size 16, a new output folder); the Ray engine starts a local Ray cluster with the machine's CPUs. Every
-configuration runs twice: on `--warmup` photos (start-up: Ray, actors, model loading) and on all photos;
-the difference divided by the extra photos is the marginal cost per image. Resident memory of the job's
-processes is sampled every 0.5 s from /proc (Ray workers are the `ray::MapWorker` processes).
+size 16, a new output folder); the Ray engine starts a local Ray cluster with the machine's CPUs. The
+steady-state rate is measured from the first committed part (256 photos, seen in `done.jsonl`) to the end,
+so start-up (Ray, actors, model loading) is left out of it and reported apart. Resident memory of the job's
+processes is sampled every 0.25 s from /proc (Ray workers are the `ray::MapWorker` processes).
 """
 
 from __future__ import annotations
@@ -78,11 +78,13 @@ def _rss_mb(pid: int) -> float:
 class MemorySampler(threading.Thread):
     """Peak resident memory of a process tree: the driver, each Ray worker, and the whole tree."""
 
-    def __init__(self, root: int):
+    def __init__(self, root: int, manifest: Path):
         super().__init__(daemon=True)
         self.root = root
+        self.manifest = manifest
         self.stop = threading.Event()
         self.driver = self.worker = self.total = 0.0
+        self.first_commit: tuple[float, int] | None = None  # (time, files in the first committed part)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -97,16 +99,19 @@ class MemorySampler(threading.Thread):
             self.driver = max(self.driver, _rss_mb(self.root))
             self.worker = max([self.worker, *workers])
             self.total = max(self.total, _rss_mb(self.root) + sum(_rss_mb(pid) for pid in tree))
-            self.stop.wait(0.5)
+            if self.first_commit is None and self.manifest.is_file() and self.manifest.stat().st_size:
+                first = json.loads(self.manifest.read_text().splitlines()[0])
+                self.first_commit = (time.perf_counter(), len(first["files"]))
+            self.stop.wait(0.25)
 
 
 def measure(engine: str, workers: int | None, inputs: Path, out: Path) -> dict:
     """One `ferkit.batch.run` in a fresh process: wall seconds, files, faces and peak memory."""
     command = [sys.executable, __file__, "--one", engine, str(workers or 0), str(inputs), str(out)]
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     start = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    sampler = MemorySampler(process.pid)
+    sampler = MemorySampler(process.pid, out / "done.jsonl")
     sampler.start()
     stdout, _ = process.communicate()
     seconds = time.perf_counter() - start
@@ -115,8 +120,11 @@ def measure(engine: str, workers: int | None, inputs: Path, out: Path) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"{engine} with {workers} workers failed (exit {process.returncode})")
     result = json.loads(stdout.strip().splitlines()[-1])
-    return {**result, "wall_s": seconds, "driver_mb": sampler.driver, "worker_mb": sampler.worker,
-            "total_mb": sampler.total}
+    commit_time, first_files = sampler.first_commit
+    steady = (result["files"] - first_files) / max(start + seconds - commit_time, 1e-9)
+    return {**result, "wall_s": seconds, "steady_per_s": steady,
+            "startup_s": commit_time - start - first_files / steady, "driver_mb": sampler.driver,
+            "worker_mb": sampler.worker, "total_mb": sampler.total}
 
 
 def one(engine: str, workers: int, inputs: str, out: str) -> None:
@@ -130,7 +138,6 @@ def one(engine: str, workers: int, inputs: str, out: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=2000)
-    parser.add_argument("--warmup", type=int, default=16)
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -139,22 +146,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ferkit-batch-bench-") as tmp:
         folder = Path(tmp)
         make_photos(folder / "all", args.photos)
-        (folder / "warmup").mkdir()
-        for path in sorted((folder / "all").iterdir())[:args.warmup]:
-            (folder / "warmup" / path.name).symlink_to(path)
         print(f"{args.photos} photos of {BACKGROUND_SIZE[0]}x{BACKGROUND_SIZE[1]}, {os.cpu_count()} CPUs, "
               f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
         rows = []
         for engine, workers in CONFIGS:
-            small = measure(engine, workers, folder / "warmup", folder / f"out-{engine}-{workers}-warmup")
             full = measure(engine, workers, folder / "all", folder / f"out-{engine}-{workers}")
-            marginal = (full["wall_s"] - small["wall_s"]) / (full["files"] - small["files"])
-            rows.append({"engine": engine, "workers": workers or 1, "small": small, "full": full,
-                         "marginal_ms": 1000 * marginal})
+            rows.append({"engine": engine, "workers": workers or 1, "full": full,
+                         "marginal_ms": 1000 / full["steady_per_s"]})
             print(f"{engine:5s} workers={workers or 1}: {full['files']} files, {full['faces']} faces, "
                   f"{full['wall_s']:.1f} s wall ({full['files'] / full['wall_s']:.1f} img/s end to end); "
-                  f"start-up {small['wall_s']:.1f} s; marginal {1000 * marginal:.1f} ms/img "
-                  f"({1 / marginal:.1f} img/s); peak RSS driver {full['driver_mb']:.0f} MB, "
+                  f"steady state {full['steady_per_s']:.1f} img/s ({1000 / full['steady_per_s']:.1f} ms/img) "
+                  f"after {full['startup_s']:.1f} s of start-up; peak RSS driver {full['driver_mb']:.0f} MB, "
                   f"per worker {full['worker_mb']:.0f} MB, all processes {full['total_mb']:.0f} MB", flush=True)
         report(rows)
     print(f"load average at end {os.getloadavg()[0]:.1f}")
@@ -165,8 +167,8 @@ def report(rows: list[dict]) -> None:
     local, ray1, ray2 = rows
     overhead = ray1["marginal_ms"] - local["marginal_ms"]
     print(f"Ray overhead per image (1 worker vs local, marginal): {overhead:+.1f} ms "
-          f"({overhead / local['marginal_ms']:+.0%}); fixed start-up {ray1['small']['wall_s']:.1f} s vs "
-          f"{local['small']['wall_s']:.1f} s")
+          f"({overhead / local['marginal_ms']:+.0%}); start-up {ray1['full']['startup_s']:.1f} s vs "
+          f"{local['full']['startup_s']:.1f} s")
     print(f"two workers vs one: {ray1['marginal_ms'] / ray2['marginal_ms']:.2f}x")
     per_machine = 3600 * 1000 / ray2["marginal_ms"]
     worker_gb = ray2["full"]["worker_mb"] / 1024
