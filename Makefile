@@ -61,7 +61,7 @@ default-model-resume: setup
 	$(BIN)/python tools/recipe_checkpoints.py restore
 	$(MAKE) default-model
 
-# The eight-class FER+ model (docs/model-card.md, "FER+ model"): the shipped model fine-tuned on the FER+ votes,
+# The eight-class FER+ model (docs/model-card-ferplus.md): the shipped model fine-tuned on the FER+ votes,
 # a clean stage, the temperature fitted on PublicTest. Re-running resumes an interrupted stage.
 ferplus-model: setup
 	$(BIN)/ferkit train --config configs/fervgg-ferplus.yaml --data $(FER2013) --out runs/fervgg-ferplus
