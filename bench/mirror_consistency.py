@@ -21,7 +21,7 @@ from accuracy import DEFAULT_DATA  # noqa: E402  (bench/accuracy.py)
 
 from ferkit.data import load_data  # noqa: E402
 from ferkit.evaluation.runner import load_evaluation_classifier, predict_in_batches  # noqa: E402
-from ferkit.inference.predictor import default_model_path  # noqa: E402
+from ferkit.inference.shipped import shipped_model_path  # noqa: E402
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
     rows = data.split_indices(args.split)
     images, labels = data.images[rows].astype(np.float32), data.labels[rows]
     print(f"{args.split}, n = {len(rows)}: top-1 as given / mirrored / averaged, views agreeing")
-    for path in args.models or [str(default_model_path())]:
+    for path in args.models or [str(shipped_model_path())]:
         classifier = load_evaluation_classifier(path)
         given = predict_in_batches(classifier.raw_proba, images, 256, tta=False)
         mirrored = predict_in_batches(classifier.raw_proba, images[:, :, ::-1], 256, tta=False)

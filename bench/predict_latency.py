@@ -76,10 +76,10 @@ def main() -> None:
     model = args.model
     if model is None:
         from ferkit.errors import ModelFileError
-        from ferkit.inference.predictor import default_model_path
+        from ferkit.inference.shipped import shipped_model_path
 
         try:
-            model = default_model_path()
+            model = shipped_model_path()
         except ModelFileError:
             import tempfile
 

@@ -81,11 +81,11 @@ class MemorySampler(threading.Thread):
 
 
 def start_server(args, port: int, log_file) -> subprocess.Popen:
-    command = [sys.executable, "-m", "ferkit.cli.main", "serve", "--port", str(port),
-               "--workers-threads", str(args.threads), *args.server_arg]
+    ferkit = [str(args.ferkit)] if args.ferkit else [sys.executable, "-m", "ferkit.cli.main"]
+    command = [*ferkit, "serve", "--port", str(port), "--workers-threads", str(args.threads), *args.server_arg]
     if args.model:
         command += ["--model", str(args.model)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {name: value for name, value in os.environ.items() if not (args.ferkit and name == "PYTHONPATH")}
     return subprocess.Popen(command, stdout=log_file, stderr=log_file, env=env)
 
 
@@ -140,8 +140,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="server --workers-threads")
     parser.add_argument("--server-arg", action="append", default=[], help="extra argument for ferkit serve")
     parser.add_argument("--log", type=Path, default=Path("/tmp/ferkit_serve_load.log"), help="server log")
+    parser.add_argument("--ferkit", type=Path, help="a `ferkit` executable to serve with, e.g. a plain install's "
+                                                    "(tools/plain_env.py); it serves its shipped model unless "
+                                                    "--model is given")
     args = parser.parse_args()
-    if args.model is None:
+    if args.model is None and args.ferkit is None:
         args.model = next((path for path in (SHIPPED_MODEL, SMOKE_MODEL) if path.is_file()), None)
 
     payload = one_face_photo()

@@ -182,9 +182,11 @@ def ferkit_worker(args) -> dict:
 
     from ferkit.faces import MIN_FACE, make_detector
     from ferkit.inference import EmotionRecognizer, load_classifier
+    from ferkit.inference.shipped import resolve_model
 
     min_face = args.min_face or MIN_FACE
-    recognizer = EmotionRecognizer(load_classifier(args.model_file), make_detector(args.detector, min_face=min_face))
+    recognizer = EmotionRecognizer(load_classifier(resolve_model(args.model_file)),
+                                   make_detector(args.detector, min_face=min_face))
     result = {"side": f"ferkit {args.label}, {args.detector}, min face {min_face}",
               "load_s": time.perf_counter() - started}
     photos = json.loads(Path(args.workdir, "photos.json").read_text())
@@ -229,6 +231,14 @@ def run_worker(python: str, side: str, workdir: Path, repeats: int, model_file: 
     if done.returncode != 0:
         raise SystemExit(f"{side} worker failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def lean_python() -> str:
+    """The python of the plain install (`ferkit[serve]`, no TensorFlow) built from this checkout."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from plain_env import plain_env
+
+    return str(plain_env(("serve",)) / "bin" / "python")
 
 
 def export_variants(model: Path, workdir: Path) -> dict[str, Path]:
@@ -296,8 +306,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=20, help="distinct 640×480 photos")
     parser.add_argument("--repeats", type=int, default=2, help="timed passes over the photos per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each side")
-    parser.add_argument("--variants", default="keras,onnx,litert-int8,litert-int8@50",
-                        help="ferkit runs: model variant (keras, onnx, litert-int8), optionally @ the Haar "
+    parser.add_argument("--variants", default="keras,onnx,litert-int8,litert-int8@50,lean",
+                        help="ferkit runs: model variant (keras, onnx, litert-int8; lean = the plain install "
+                             "of tools/plain_env.py with its shipped ONNX model), optionally @ the Haar "
                              "minimum face size in pixels (default: ferkit's; fer uses 50)")
     parser.add_argument("--worker", choices=["fer", "ferkit"], help=argparse.SUPPRESS)
     parser.add_argument("--model-file", help=argparse.SUPPRESS)
@@ -321,7 +332,8 @@ def main() -> None:
         (workdir / "crops.npz").unlink(missing_ok=True)
         print(f"{FER2013} not found: (b) classifier throughput and top-1 are skipped")
     fer_python = args.fer_python or str(ensure_fer_venv(args.fer_venv.resolve()))
-    models = export_variants(args.model.resolve(), workdir)
+    models = {**export_variants(args.model.resolve(), workdir), "lean": "default"}
+    pythons = {"lean": lean_python() if "lean" in args.variants else None}
     variants = {}
     for spec in args.variants.split(","):
         label, _, min_face = spec.partition("@")
@@ -336,8 +348,8 @@ def main() -> None:
         for spec, (label, path, min_face) in variants.items():
             print(f"round {round_index + 1}/{args.rounds}: ferkit {spec}", flush=True)
             runs.setdefault(spec, []).append(
-                run_worker(sys.executable, "ferkit", workdir, args.repeats, path, label, min_face,
-                           args.detector))
+                run_worker(pythons.get(label) or sys.executable, "ferkit", workdir, args.repeats, path, label,
+                           min_face, args.detector))
     rows = {label: merge(side_runs) for label, side_runs in runs.items()}
     print()
     print(f"model: {args.model}  photos: {args.photos} × {args.repeats} repeats × {args.rounds} rounds  "

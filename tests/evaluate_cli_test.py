@@ -309,17 +309,19 @@ def test_compare_needs_two_models(model_file, fer_like_npz, monkeypatch, capsys)
 
 def test_evaluate_without_a_model_scores_the_shipped_model(fer_like_npz, tmp_path, monkeypatch, capsys):
     """The issue's done-when command: `ferkit evaluate --data ... --split PrivateTest` with no --model."""
-    from ferkit.inference.predictor import default_model_path
+    from ferkit.inference.classifier import load_classifier
+    from ferkit.inference.shipped import shipped_model_path
 
     out = tmp_path / "shipped"
     code, stdout, _ = run_cli(monkeypatch, capsys, "evaluate", "--data", str(fer_like_npz), "--split",
                               "PrivateTest", "--out", str(out))
     assert code == 0, stdout
     protocol = json.loads((out / "metrics.json").read_text())["protocol"]
-    shipped = default_model_path()
+    shipped = shipped_model_path()
     assert protocol["model_file"] == str(shipped.resolve())
     assert protocol["model_sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
-    assert protocol["temperature"] == pytest.approx(read_metadata(shipped).temperature)
+    assert shipped.suffix == ".onnx"
+    assert protocol["temperature"] == pytest.approx(load_classifier(shipped).metadata.temperature)
 
 
 def _optimizer_variables(path: Path) -> int:

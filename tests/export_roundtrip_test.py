@@ -15,9 +15,10 @@ from skimage import data as skimage_data
 from ferkit.config import load_config
 from ferkit.data.synthetic import SYNTHETIC_CLASSES, write_image_folder
 from ferkit.errors import ModelFileError
-from ferkit.export import ExportError, export_model, load_runtime, read_export_metadata
+from ferkit.export import ExportError, export_model
 from ferkit.export import exporter as exporter_module
-from ferkit.export.runtimes import sidecar_path
+from ferkit.inference.classifier import load_classifier
+from ferkit.inference.model_files import sidecar_path
 from ferkit.models import build_model
 from ferkit.models.saving import ModelMetadata, load_model, save_model
 
@@ -75,14 +76,14 @@ def test_export_reproduces_the_keras_model(fmt, exports, tiny_model, astronaut_f
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
     model, metadata = load_model(tiny_model)
-    stored = read_export_metadata(path)
+    stored = load_classifier(path).metadata
     assert stored.class_names == metadata.class_names and stored.image_size == (48, 48)
     assert stored.temperature == 1.5 and stored.extra["export"]["format"] == fmt
 
-    runtime = load_runtime(path)
+    runtime = load_classifier(path)
     faces, _ = astronaut_faces
     expected = keras_probabilities(model, faces)
-    got = runtime.predict_proba(faces)
+    got = runtime.raw_proba(faces)
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert got.argmax(axis=1).tolist() == expected.argmax(axis=1).tolist()
     assert runtime.metadata.temperature == 1.5
@@ -92,7 +93,7 @@ def test_onnx_file_carries_its_metadata_without_the_sidecar(exports, tmp_path):
     path, _ = exports["onnx"]
     alone = tmp_path / "alone.onnx"
     shutil.copy(path, alone)
-    assert read_export_metadata(alone).class_names == list(SYNTHETIC_CLASSES)
+    assert load_classifier(alone).metadata.class_names == list(SYNTHETIC_CLASSES)
 
 
 def test_tflite_without_metadata_is_refused_with_one_line(exports, tmp_path):
@@ -100,7 +101,7 @@ def test_tflite_without_metadata_is_refused_with_one_line(exports, tmp_path):
     alone = tmp_path / "alone.tflite"
     shutil.copy(path, alone)
     with pytest.raises(ModelFileError, match="carries no ferkit metadata"):
-        load_runtime(alone)
+        load_classifier(alone)
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "litert", "saved_model"])
@@ -108,7 +109,7 @@ def test_runtimes_resize_other_face_sizes_like_the_model(fmt, exports, tiny_mode
     """A 120×100 crop goes through the exported runtime's resize and the Keras model's Resizing layer."""
     model, _ = load_model(tiny_model)
     _, large = astronaut_faces
-    got = load_runtime(exports[fmt][0]).predict_proba(large)
+    got = load_classifier(exports[fmt][0]).raw_proba(large)
     expected = keras_probabilities(model, large)
     np.testing.assert_allclose(got, expected, atol=2e-2)
     assert got.argmax(axis=1).tolist() == expected.argmax(axis=1).tolist()
@@ -119,12 +120,12 @@ def test_litert_runtime_handles_any_batch_size(exports, tiny_model, check_data):
     from ferkit.data import load_data
 
     faces = load_data(check_data, image_size=(48, 48)).images[:70]
-    runtime = load_runtime(exports["litert"][0])
-    whole = runtime.predict_proba(faces)
+    runtime = load_classifier(exports["litert"][0])
+    whole = runtime.raw_proba(faces)
     model, _ = load_model(tiny_model)
     np.testing.assert_allclose(whole, keras_probabilities(model, faces), atol=1e-4)
-    np.testing.assert_allclose(runtime.predict_proba(faces[:3]), whole[:3], atol=1e-6)
-    assert runtime.predict_proba(faces[:0]).shape == (0, len(SYNTHETIC_CLASSES))
+    np.testing.assert_allclose(runtime.raw_proba(faces[:3]), whole[:3], atol=1e-6)
+    assert runtime.raw_proba(faces[:0]).shape == (0, len(SYNTHETIC_CLASSES))
 
 
 @pytest.mark.parametrize("fmt", ["litert", "onnx"])
@@ -138,7 +139,7 @@ def test_int8_export_works_and_reports_its_accuracy_change(fmt, exports, tiny_mo
     assert report.evaluation_images == 32 and report.max_abs_diff <= 0.05 and report.label_agreement >= 0.75
     model, _ = load_model(tiny_model)
     faces, _ = astronaut_faces
-    got = load_runtime(out).predict_proba(faces)
+    got = load_classifier(out).raw_proba(faces)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=2e-2)
     np.testing.assert_allclose(got, keras_probabilities(model, faces), atol=0.1)
 
@@ -150,7 +151,7 @@ def test_int8_without_labelled_data_checks_on_generated_faces(tiny_model, tmp_pa
                           print_fn=lambda line: None)
     assert report.check_data.startswith("generated faces") and report.parity_images == 300
     assert report.keras_accuracy is None and report.accuracy_change is None
-    assert report.warnings == ["accuracy change not measured: no labelled data (pass --calibration-data)"]
+    assert report.warnings == ["accuracy change not measured: no labelled data (give `data`)"]
 
 
 def test_float16_litert_export_stays_within_its_tolerance(tiny_model, check_data, tmp_path):
@@ -161,15 +162,15 @@ def test_float16_litert_export_stays_within_its_tolerance(tiny_model, check_data
 
 def test_export_that_disagrees_fails_with_the_number_and_writes_nothing(tiny_model, check_data, tmp_path,
                                                                        monkeypatch):
-    real_load_runtime = exporter_module.load_runtime
+    real_load_classifier = exporter_module.load_classifier
 
     def off_by_a_bit(path, metadata=None):
-        runtime = real_load_runtime(path, metadata=metadata)
-        predict = runtime.predict_proba
-        runtime.predict_proba = lambda faces: predict(faces) + 0.003
+        runtime = real_load_classifier(path, metadata=metadata)
+        predict = runtime.raw_proba
+        runtime.raw_proba = lambda faces: predict(faces) + 0.003
         return runtime
 
-    monkeypatch.setattr(exporter_module, "load_runtime", off_by_a_bit)
+    monkeypatch.setattr(exporter_module, "load_classifier", off_by_a_bit)
     out = tmp_path / "model_sm"
     with pytest.raises(ExportError, match=r"max abs probability difference 0\.003 > 0\.0001"):
         export_model(tiny_model, "saved_model", out=out, data=check_data, print_fn=lambda line: None)
@@ -179,8 +180,8 @@ def test_export_that_disagrees_fails_with_the_number_and_writes_nothing(tiny_mod
 @pytest.mark.parametrize(
     ("fmt", "quantize", "out", "message"),
     [
-        ("saved_model", "int8", "m_sm", "--quantize int8 is not available for --format saved_model"),
-        ("onnx", "float16", "m.onnx", "--quantize float16 is not available for --format onnx"),
+        ("saved_model", "int8", "m_sm", "quantize='int8' is not available for format 'saved_model'"),
+        ("onnx", "float16", "m.onnx", "quantize='float16' is not available for format 'onnx'"),
         ("litert", None, "m.onnx", "must end in .tflite"),
         ("tensorrt", None, "m.plan", "unknown export format 'tensorrt'"),
     ],
@@ -192,7 +193,7 @@ def test_impossible_requests_fail_before_any_work(fmt, quantize, out, message, t
 
 def test_a_folder_in_the_way_of_a_file_export_is_refused(tmp_path):
     (tmp_path / "taken.onnx").mkdir()
-    with pytest.raises(ExportError, match="taken.onnx is a folder; --format onnx writes one file"):
+    with pytest.raises(ExportError, match="taken.onnx is a folder; format 'onnx' writes one file"):
         export_model(tmp_path / "never-read.keras", "onnx", out=tmp_path / "taken.onnx")
 
 
@@ -254,5 +255,5 @@ def test_classifier_runtime_names_follow_the_export_formats(exports):
     assert load_classifier(litert_file).runtime == "litert"
     assert load_classifier(litert_file, runtime="tflite").runtime == "litert"  # LiteRT's former name
     assert load_classifier(exports["onnx"][0], runtime="onnx").runtime == "onnx"
-    with pytest.raises(ModelFileError, match="is a litert model; it cannot run with --runtime onnx"):
+    with pytest.raises(ModelFileError, match="is a litert model; it cannot run with runtime='onnx'"):
         load_classifier(litert_file, runtime="onnx")

@@ -118,7 +118,7 @@ def _main_exit_code(monkeypatch, *args) -> int:
     (["--detector", "yolo"], "--detector 'yolo' is not one of yunet, haar, mtcnn, none"),
     (["--explain"], "--explain draws heat maps into the annotated output: add --out DIR"),
     (["--fps", "2", "--every", "3"], "use either --fps or --every, not both"),
-    (["--runtime", "onnx"], "cannot run with --runtime onnx"),
+    (["--runtime", "onnx"], "cannot run with runtime='onnx'"),
 ])
 def test_user_mistakes_exit_2_with_one_line(model, tmp_path, monkeypatch, capsys, options, message):
     image = tmp_path / "a.png"

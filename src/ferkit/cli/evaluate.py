@@ -35,7 +35,8 @@ DetectorOption = Annotated[Detector, typer.Option(
 def evaluate(
     data: DataOption,
     model: Annotated[Path | None, typer.Option(
-        help="Model file written by ferkit (.keras, .h5) or exported from one; default: the shipped model.")
+        help="Shipped model name (default) or model file (.onnx, .keras, .h5, .tflite); default: the shipped "
+             "model.")
     ] = None,
     split: SplitOption = None,
     detector: DetectorOption = Detector.none,
@@ -49,9 +50,9 @@ def evaluate(
     """Evaluate a model: writes metrics.json, predictions.npz, confusion_matrix.png, reliability.png and
     wrong_examples.png, and prints per-class and headline metrics."""
     from ferkit.evaluation import evaluate_model, format_table, write_report
-    from ferkit.inference.predictor import default_model_path
+    from ferkit.inference.shipped import resolve_model
 
-    result = evaluate_model(model or default_model_path(), data, split=split, detector=detector.value, tta=tta,
+    result = evaluate_model(resolve_model(model), data, split=split, detector=detector.value, tta=tta,
                             batch_size=batch_size, labels=labels.value)
     write_report(result, out)
     typer.echo(format_table(result.metrics))

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from ferkit.errors import FerkitError
+
 
 class ExportFormat(StrEnum):
     onnx = "onnx"
@@ -39,6 +41,11 @@ def export(
     model's probabilities (fp32: max abs difference <= 1e-4) and, when quantised, measuring the accuracy
     change."""
     from ferkit.export import export_model
+    from ferkit.export.exporter import QUANTIZATIONS
 
+    if quantize is not None and quantize.value not in QUANTIZATIONS[format.value]:
+        allowed = ", ".join(QUANTIZATIONS[format.value]) or "none"
+        raise FerkitError(f"--quantize {quantize.value} is not available for --format {format.value} "
+                          f"(available: {allowed})")
     export_model(model, format.value, out=out, quantize=quantize.value if quantize else None,
                  data=calibration_data, max_accuracy_drop=max_accuracy_drop, print_fn=typer.echo)

@@ -151,7 +151,8 @@ def predict(
         help="Image files, folders (searched recursively), video files, or - for one image on stdin.",
         show_default=False)],
     model: Annotated[Path | None, typer.Option(
-        help="Model file (.keras, .h5, .onnx, .tflite); default: the model shipped with ferkit.")] = None,
+        help="Shipped model name (default) or model file (.onnx, .keras, .h5, .tflite); default: the shipped "
+             "model.")] = None,
     detector: Annotated[str, typer.Option(
         help="Face detector: yunet (fast, five landmarks), haar, mtcnn or none (each image is one face).")
     ] = "yunet",
@@ -179,6 +180,7 @@ def predict(
     from ferkit.faces import DETECTORS
     from ferkit.inference import EmotionRecognizer
     from ferkit.inference.predictor import EXPLAIN_NEEDS_KERAS
+    from ferkit.inference.shipped import is_shipped_name
 
     if detector not in DETECTORS:
         raise FerkitError(f"--detector {detector!r} is not one of {', '.join(DETECTORS)}")
@@ -197,6 +199,8 @@ def predict(
     inputs = collect_inputs(paths)
     if not inputs:
         raise FerkitError(f"no images or videos found in {', '.join(paths)}")
+    if explain and runtime == "auto" and is_shipped_name(model):
+        runtime = "keras"  # Grad-CAM reads the network's gradients: the shipped model's Keras source
     recognizer = EmotionRecognizer.load(model, detector=detector, runtime=runtime, min_face=min_face,
                                         align=align)
     if explain and not recognizer.can_explain:

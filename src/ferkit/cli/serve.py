@@ -39,8 +39,9 @@ def _is_loopback(host: str) -> bool:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 = every network).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
-    model: Annotated[Path | None, typer.Option(help="Model file (.keras, .h5, .onnx, .tflite, SavedModel); "
-                                                    "default: the model shipped with ferkit.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Shipped model name (default) or model file (.onnx, .keras, "
+                                                    ".h5, .tflite, SavedModel); default: the shipped "
+                                                    "model.")] = None,
     detector: Annotated[str, typer.Option(help="Face detector: yunet (fast, landmarks), haar, mtcnn or none.")
                         ] = "yunet",
     min_face: Annotated[int, typer.Option(help="Smallest face side in pixels to look for; larger is faster.",
@@ -62,15 +63,15 @@ def serve(
         raise ConfigError(f"--log-level must be debug, info, warning or error, got {log_level!r}")
     from ferkit.faces import DETECTORS
     from ferkit.inference.classifier import RUNTIMES
-    from ferkit.inference.predictor import default_model_path
+    from ferkit.inference.shipped import is_shipped_name, resolve_model
 
     if detector not in DETECTORS:
         raise ConfigError(f"--detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
     if runtime not in RUNTIMES:
         raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
-    if model is not None and not model.exists():
+    if not is_shipped_name(model) and not model.exists():
         raise ModelFileError(f"model file not found: {model}")
-    model = model or default_model_path()
+    model = resolve_model(model, runtime)
 
     from ferkit.serving import ServeSettings, create_app
     from ferkit.serving.server import run

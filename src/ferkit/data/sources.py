@@ -17,7 +17,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ferkit.data.ferplus import FERPLUS_COLUMNS, FERPLUS_TO_FERKIT, LABEL_CHOICES, ferplus_relabel
 from ferkit.data.images import IMAGE_SUFFIXES, ImageDecodeError, decode_image, to_color_mode
@@ -106,6 +105,8 @@ def _stratified_split(labels: np.ndarray, validation_split: float, seed: int):
     counts = np.bincount(labels)
     classes = np.count_nonzero(counts)
     stratified = counts[counts > 0].min() >= 2 and classes <= min(held_out, len(labels) - held_out)
+    from sklearn.model_selection import train_test_split  # only data without splits of its own needs it
+
     train, validation = train_test_split(indices, test_size=validation_split, random_state=seed,
                                          stratify=labels if stratified else None)
     splits = {"train": np.sort(train), "validation": np.sort(validation)}

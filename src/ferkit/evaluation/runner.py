@@ -185,7 +185,7 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
             classes, for a model with those classes).
     """
     if batch_size < 1:
-        raise DataError(f"--batch-size must be at least 1, got {batch_size}")
+        raise DataError(f"batch_size must be at least 1, got {batch_size}")
     classifier = classifier or load_evaluation_classifier(model_path)
     metadata = classifier.metadata
     class_names = list(metadata.class_names)
@@ -268,7 +268,7 @@ def calibrate_model_file(model_path: str | Path, data_path: str | Path, destinat
         raise ModelFileError(f"{model_path}: calibrate needs a .keras or .h5 model file (calibrate before "
                              "exporting; exported files keep the temperature of the model they came from)")
     if destination.suffix != model_path.suffix:
-        raise ModelFileError(f"--out {destination} must have the model's suffix {model_path.suffix!r}")
+        raise ModelFileError(f"destination {destination} must have the model's suffix {model_path.suffix!r}")
     classifier = load_evaluation_classifier(model_path)
     metadata = classifier.metadata
     data = load_data_for(data_path, metadata, labels=labels)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -30,7 +31,8 @@ import cv2
 import numpy as np
 
 from ferkit.errors import FerkitError, ModelFileError
-from ferkit.export.runtimes import SAVED_MODEL_METADATA, load_runtime, sidecar_path
+from ferkit.inference.classifier import load_classifier
+from ferkit.inference.model_files import METADATA_KEY, SAVED_MODEL_METADATA, sidecar_path
 from ferkit.models.saving import ModelMetadata, load_model
 
 log = logging.getLogger(__name__)
@@ -112,13 +114,13 @@ def _check_request(fmt: str, quantize: str | None, out: Path) -> None:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if quantize is not None and quantize not in QUANTIZATIONS[fmt]:
         allowed = ", ".join(QUANTIZATIONS[fmt]) or "none"
-        raise ExportError(f"--quantize {quantize} is not available for --format {fmt} (available: {allowed})")
+        raise ExportError(f"quantize={quantize!r} is not available for format {fmt!r} (available: {allowed})")
     if FORMATS[fmt] and out.suffix.lower() != FORMATS[fmt]:
-        raise ExportError(f"output path {out} must end in {FORMATS[fmt]} for --format {fmt}")
+        raise ExportError(f"output path {out} must end in {FORMATS[fmt]} for format {fmt!r}")
     if not FORMATS[fmt] and out.exists() and not out.is_dir():
         raise ExportError(f"output path {out} is a file; a SavedModel is written as a folder")
     if FORMATS[fmt] and out.is_dir():
-        raise ExportError(f"output path {out} is a folder; --format {fmt} writes one file")
+        raise ExportError(f"output path {out} is a folder; format {fmt!r} writes one file")
 
 
 def _fit_size(images: np.ndarray, metadata: ModelMetadata) -> np.ndarray:
@@ -273,17 +275,33 @@ def _export_onnx(wrapped, tmp: Path, quantize: str | None, calibration: np.ndarr
         float_path.unlink(missing_ok=True)
 
 
+def _readable_props(metadata: ModelMetadata) -> dict[str, str]:
+    """The metadata fields other ONNX tools (Netron, onnxruntime's model metadata) show as plain keys."""
+    return {"class_names": json.dumps(list(metadata.class_names)),
+            "image_size": json.dumps(list(metadata.image_size)),
+            "color_mode": metadata.color_mode,
+            "temperature": repr(float(metadata.temperature)),
+            "face_margin": json.dumps(metadata.face_margin),
+            "version": str(metadata.extra.get("version", ""))}
+
+
 def _attach_metadata(path: Path, fmt: str, metadata: ModelMetadata) -> None:
-    """Store the metadata with the artifact (ONNX metadata_props, SavedModel assets.extra) and beside it."""
+    """Store the metadata with the artifact (ONNX metadata_props, SavedModel assets.extra) and beside it.
+
+    In ONNX, `metadata_props["ferkit"]` holds the whole `ModelMetadata` as JSON (what ferkit reads); the main
+    fields are repeated as plain keys for other tools.
+    """
     text = metadata.to_json()
     if fmt == "onnx":
         import onnx
 
         model = onnx.load(str(path))
-        kept = [prop for prop in model.metadata_props if prop.key != "ferkit"]
+        props = {METADATA_KEY: text, **_readable_props(metadata)}
+        kept = [prop for prop in model.metadata_props if prop.key not in props]
         del model.metadata_props[:]
         model.metadata_props.extend(kept)
-        model.metadata_props.add(key="ferkit", value=text)
+        for key, value in props.items():
+            model.metadata_props.add(key=key, value=value)
         onnx.save(model, str(path))
     elif fmt == "saved_model":
         (path / SAVED_MODEL_METADATA).parent.mkdir(exist_ok=True)
@@ -324,7 +342,7 @@ def _accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def export_model(model_path: str | Path, fmt: str, out: str | Path | None = None, quantize: str | None = None,
                  data: str | Path | None = None, max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
-                 print_fn: Callable[[str], None] = log.info) -> ExportReport:
+                 print_fn: Callable[[str], None] = log.info, version: str | None = None) -> ExportReport:
     """Export a ferkit model file and check the export against it before putting it at `out`.
 
     Args:
@@ -336,6 +354,7 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path | None = None
             the model was trained on, if present, else generated faces.
         max_accuracy_drop: a quantised export losing more held-out accuracy than this fails.
         print_fn: receives one line per step.
+        version: a release name stored in the export's metadata (`extra["version"]`).
 
     Raises:
         ExportError: the request is invalid, the converter failed, or the export does not match the model.
@@ -374,7 +393,8 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path | None = None
         export_info = {key: value for key, value in report.as_dict().items()
                        if key not in ("path", "warnings")}
         export_info["source_model"] = str(Path(model_path).resolve())
-        final_metadata = replace(metadata, extra={**metadata.extra, "export": export_info})
+        extra = {**metadata.extra, "export": export_info, **({"version": version} if version else {})}
+        final_metadata = replace(metadata, extra=extra)
         _attach_metadata(tmp, fmt, final_metadata)
         report.size_bytes = _size(tmp)
         _move_into_place(tmp, out)
@@ -387,10 +407,10 @@ def export_model(model_path: str | Path, fmt: str, out: str | Path | None = None
 def _check(model, metadata: ModelMetadata, path: Path, fmt: str, quantize: str | None, images: CheckImages,
            print_fn: Callable[[str], None]) -> ExportReport:
     """Compare the export at `path` with the Keras model; raise ExportError when fp32/float16 disagree."""
-    runtime = load_runtime(path, metadata=metadata)
+    runtime = load_classifier(path, metadata=metadata)
     keras_probabilities = keras_forward(model, metadata)
     expected = keras_probabilities(images.parity)
-    got = runtime.predict_proba(images.parity)
+    got = runtime.raw_proba(images.parity)
     max_diff = float(np.max(np.abs(got - expected)))
     agreement = float(np.mean(got.argmax(axis=1) == expected.argmax(axis=1)))
     tolerance = TOLERANCES.get(quantize)
@@ -405,12 +425,12 @@ def _check(model, metadata: ModelMetadata, path: Path, fmt: str, quantize: str |
                           label_agreement=agreement, check_data=images.description)
     if quantize is not None:
         if images.evaluation_labels is None:
-            report.warnings.append("accuracy change not measured: no labelled data (pass --calibration-data)")
+            report.warnings.append("accuracy change not measured: no labelled data (give `data`)")
             print_fn(f"Warning: {report.warnings[-1]}")
         else:
             report.keras_accuracy = _accuracy(keras_probabilities(images.evaluation),
                                               images.evaluation_labels)
-            report.export_accuracy = _accuracy(runtime.predict_proba(images.evaluation),
+            report.export_accuracy = _accuracy(runtime.raw_proba(images.evaluation),
                                                images.evaluation_labels)
             report.evaluation_images = len(images.evaluation)
             print_fn(f"Accuracy on {len(images.evaluation)} held-out faces: "

@@ -1,111 +1,161 @@
-"""Classifier runtimes: a model file behind `predict_proba(faces uint8 (N, H, W, C)) -> (N, K)`.
+"""The `Classifier` contract every model runtime meets, and `load_classifier`, which picks the runtime.
 
-`load_classifier` picks the runtime from the file: `.keras`/`.h5` run as a compiled Keras function here;
-`.onnx`, `.tflite` and SavedModel folders are handed to `ferkit.export.runtimes.load_runtime` (imported only
-then, so onnxruntime and LiteRT stay optional). Every classifier it returns gives *calibrated* probabilities
-from `predict_proba` (the model's softmax output with the metadata's temperature applied, softmax(log p / T))
-and the model's own output from `raw_proba` (for evaluation and calibration, which apply temperatures
-themselves).
+A classifier takes faces as uint8 `(N, H, W, C)` and returns `(N, K)` probabilities in
+`metadata.class_names` order: `raw_proba` as the network gives them (evaluation and calibration apply
+temperatures themselves) and `predict_proba` with the metadata's temperature applied, softmax(log p / T).
+Runtimes (one module each, imported only when a file needs them, so a plain install never loads TensorFlow):
+
+- `.onnx` → onnxruntime (`ferkit.inference.onnx_runtime`), the runtime of the shipped models;
+- `.keras`/`.h5` → a compiled Keras function, `saved_model` folders → TensorFlow (`tf_runtimes`, needs
+  `ferkit[train]`);
+- `.tflite` → LiteRT (`litert_runtime`, needs `ferkit[export]`).
+
+`RuntimeClassifier` holds what they share: one input check (`check_faces`) and one batching helper
+(`run_in_batches`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 
 from ferkit.errors import ModelFileError
+from ferkit.models.saving import ModelMetadata
 from ferkit.models.temperature import apply_temperature
 
-KERAS_SUFFIXES = (".keras", ".h5")
-RUNTIME_OF_SUFFIX = {".onnx": "onnx", ".tflite": "litert"}
 RUNTIMES = ("auto", "keras", "onnx", "litert", "saved_model")
 RUNTIME_ALIASES = {"tflite": "litert"}  # LiteRT's former name, as in the `.tflite` suffix
-BATCH_BUCKETS = (1, 4, 16, 64)
+RUNTIME_OF_SUFFIX = {".keras": "keras", ".h5": "keras", ".onnx": "onnx", ".tflite": "litert"}
+EXTRA_OF_RUNTIME = {"keras": "train", "saved_model": "train", "litert": "export", "onnx": None}
 
 
-class KerasClassifier:
-    """A Keras model behind one compiled inference function.
+@runtime_checkable
+class Classifier(Protocol):
+    """What `EmotionRecognizer`, evaluation, serving and export checks need from a model runtime."""
 
-    Batches are padded to the next of `BATCH_BUCKETS` (larger ones are split into chunks of the largest), so
-    the function is traced at most once per bucket and never again, whatever mix of batch sizes arrives.
+    runtime: str
+    metadata: ModelMetadata
+    path: Path | None
 
-    Args:
-        model: a ferkit Keras model (takes 0..255 pixels, returns softmax probabilities).
-        metadata: its `ModelMetadata`.
-        path: the file it came from, if any.
+    def raw_proba(self, faces: np.ndarray) -> np.ndarray:
+        """(N, H, W, C) uint8 faces → (N, K) float32 probabilities as the network gives them."""
+
+    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
+        """(N, H, W, C) uint8 faces → (N, K) float32 probabilities with the metadata's temperature applied."""
+
+
+def channels_of(metadata: ModelMetadata) -> int:
+    return 1 if metadata.color_mode == "grayscale" else 3
+
+
+def check_faces(faces: np.ndarray, channels: int, input_size: tuple[int, int] | None = None) -> np.ndarray:
+    """`faces` as a uint8 `(N, H, W, channels)` array, resized bilinearly to `input_size` (h, w) if given.
+
+    A 3-D `(N, H, W)` array counts as one channel. Raises ValueError naming the expected shape.
+    """
+    faces = np.asarray(faces)
+    if faces.ndim == 3:
+        faces = faces[..., None]
+    if faces.ndim != 4 or faces.shape[-1] != channels:
+        raise ValueError(f"faces must have shape (N, H, W, {channels}), got {faces.shape}")
+    faces = faces.astype(np.uint8, copy=False)
+    if input_size is not None and len(faces) and faces.shape[1:3] != tuple(input_size):
+        height, width = input_size
+        faces = np.stack([cv2.resize(face, (width, height), interpolation=cv2.INTER_LINEAR)
+                          .reshape(height, width, channels) for face in faces])
+    return np.ascontiguousarray(faces)
+
+
+def run_in_batches(run: Callable[[np.ndarray], np.ndarray], faces: np.ndarray, max_batch: int,
+                   buckets: tuple[int, ...] | None = None) -> np.ndarray:
+    """`run` over chunks of at most `max_batch` faces, concatenated as float32.
+
+    With `buckets` (ascending, the last equal to `max_batch`), each chunk is zero-padded to the next bucket
+    size and the padding's rows dropped again: runtimes that compile or allocate per batch size then see only
+    those few sizes, whatever mix of batch sizes arrives.
+    """
+    outputs = []
+    for start in range(0, len(faces), max_batch):
+        chunk = faces[start:start + max_batch]
+        if buckets:
+            size = next(bucket for bucket in buckets if bucket >= len(chunk))
+            padded = np.zeros((size, *chunk.shape[1:]), chunk.dtype)
+            padded[:len(chunk)] = chunk
+            outputs.append(np.asarray(run(padded))[:len(chunk)])
+        else:
+            outputs.append(np.asarray(run(chunk)))
+    return np.concatenate(outputs).astype(np.float32, copy=False)
+
+
+class RuntimeClassifier:
+    """A `Classifier` whose subclass only says how to run one batch (`_run`).
+
+    Subclasses set `runtime`, `metadata`, `path`, and may set `input_size` (a fixed (h, w) the runtime needs;
+    None: any size, the network resizes itself), `max_batch` and `buckets` (see `run_in_batches`).
     """
 
-    runtime = "keras"
+    runtime = ""
+    input_size: tuple[int, int] | None = None
+    max_batch = 256
+    buckets: tuple[int, ...] | None = None
 
-    def __init__(self, model, metadata, path: str | Path | None = None):
-        import tensorflow as tf
-
-        self.model = model
+    def __init__(self, metadata: ModelMetadata, path: str | Path | None):
         self.metadata = metadata
-        self.path = Path(path) if path else None
-        self.channels = 1 if metadata.color_mode == "grayscale" else 3
-        self._forward = tf.function(lambda faces: model(tf.cast(faces, tf.float32), training=False))
+        self.path = Path(path) if path is not None else None
+        self.channels = channels_of(metadata)
 
     def raw_proba(self, faces: np.ndarray) -> np.ndarray:
-        """(N, H, W, C) uint8 faces → (N, K) float32 probabilities as the model gives them (uncalibrated)."""
-        faces = np.asarray(faces, dtype=np.uint8)
-        if faces.ndim == 3 and self.channels == 1:
-            faces = faces[..., None]
-        if faces.ndim != 4 or faces.shape[-1] != self.channels:
-            raise ValueError(f"the model takes faces of shape (N, H, W, {self.channels}), got {faces.shape}")
+        faces = check_faces(faces, self.channels, self.input_size)
         if len(faces) == 0:
             return np.zeros((0, len(self.metadata.class_names)), np.float32)
-        largest = BATCH_BUCKETS[-1]
-        outputs = []
-        for start in range(0, len(faces), largest):
-            chunk = faces[start:start + largest]
-            bucket = next(size for size in BATCH_BUCKETS if size >= len(chunk))
-            padded = np.zeros((bucket, *chunk.shape[1:]), np.uint8)
-            padded[:len(chunk)] = chunk
-            outputs.append(np.asarray(self._forward(padded))[:len(chunk)])
-        return np.concatenate(outputs).astype(np.float32)
-
-    def predict_proba(self, faces: np.ndarray) -> np.ndarray:
-        """(N, H, W, C) uint8 faces → (N, K) calibrated probabilities (the metadata's temperature applied)."""
-        return apply_temperature(self.raw_proba(faces), self.metadata.temperature)
-
-
-class CalibratedRuntime:
-    """An exported-model runtime (which returns raw probabilities) with the metadata's temperature applied."""
-
-    def __init__(self, runtime, name: str):
-        self.inner = runtime
-        self.runtime = name
-        self.metadata = runtime.metadata
-        self.path = Path(runtime.path)
-
-    def raw_proba(self, faces: np.ndarray) -> np.ndarray:
-        return np.asarray(self.inner.predict_proba(faces), dtype=np.float32)
+        return run_in_batches(self._run, faces, self.max_batch, self.buckets)
 
     def predict_proba(self, faces: np.ndarray) -> np.ndarray:
         return apply_temperature(self.raw_proba(faces), self.metadata.temperature)
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """One uint8 batch → its probabilities."""
+        raise NotImplementedError
 
 
 def runtime_for(path: Path) -> str:
     """The runtime a model path implies: keras, onnx, litert or saved_model."""
-    suffix = path.suffix.lower()
-    if suffix in KERAS_SUFFIXES:
-        return "keras"
-    if suffix in RUNTIME_OF_SUFFIX:
-        return RUNTIME_OF_SUFFIX[suffix]
+    implied = RUNTIME_OF_SUFFIX.get(path.suffix.lower())
+    if implied:
+        return implied
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return "saved_model"
     raise ModelFileError(f"{path}: not a model file (expected .keras, .h5, .onnx, .tflite or a SavedModel "
                          "folder)")
 
 
-def load_classifier(path: str | Path, runtime: str = "auto"):
-    """Load a model file as a classifier with `predict_proba`, `raw_proba` and `metadata`.
+def _runtime_module(runtime: str, path: Path):
+    """The runtime's module; a missing optional dependency names the extra that brings it."""
+    from importlib import import_module
+
+    module = {"onnx": "onnx_runtime", "litert": "litert_runtime"}.get(runtime, "tf_runtimes")
+    try:
+        return import_module(f"ferkit.inference.{module}")
+    except ImportError as exc:
+        extra = EXTRA_OF_RUNTIME[runtime]
+        hint = f": pip install 'ferkit[{extra}]'" if extra else ""
+        raise ModelFileError(f"{path} needs the {runtime} runtime, which is not installed ({exc.name}){hint}"
+                             ) from None
+
+
+def load_classifier(path: str | Path, runtime: str = "auto", metadata: ModelMetadata | None = None,
+                    threads: int | None = None) -> Classifier:
+    """Load a model file as a `Classifier`.
 
     Args:
         path: `.keras`/`.h5` (Keras), `.onnx` (onnxruntime), `.tflite` (LiteRT) or a SavedModel folder.
         runtime: "auto" (from the path) or the runtime the path must match.
+        metadata: use this instead of the metadata stored with an exported file (while an export is checked).
+        threads: intra-op threads of the ONNX and LiteRT runtimes (default: one per core, at most 4).
     """
     path = Path(path)
     runtime = RUNTIME_ALIASES.get(runtime, runtime)
@@ -115,16 +165,5 @@ def load_classifier(path: str | Path, runtime: str = "auto"):
         raise ModelFileError(f"model file not found: {path}")
     implied = runtime_for(path)
     if runtime not in ("auto", implied):
-        raise ModelFileError(f"{path} is a {implied} model; it cannot run with --runtime {runtime}")
-    if implied == "keras":
-        from ferkit.models.saving import load_model
-
-        model, metadata = load_model(path)
-        return KerasClassifier(model, metadata, path)
-    try:
-        from ferkit.export.runtimes import load_runtime
-
-        return CalibratedRuntime(load_runtime(path), implied)
-    except ImportError as exc:
-        raise ModelFileError(f"{path}: the {implied} runtime is not available ({exc}); "
-                             "install ferkit[export]") from None
+        raise ModelFileError(f"{path} is a {implied} model; it cannot run with runtime={runtime!r}")
+    return _runtime_module(implied, path).load(path, implied, metadata=metadata, threads=threads)

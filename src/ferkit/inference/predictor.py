@@ -1,6 +1,6 @@
 """`EmotionRecognizer`: faces in, emotions out.
 
-    recognizer = EmotionRecognizer.load()            # the shipped default model, YuNet face detection
+    recognizer = EmotionRecognizer.load()            # the shipped default model (ONNX), YuNet face detection
     for face in recognizer.predict("photo.jpg"):
         print(face.box, face.landmarks, face.emotion, face.confidence)
 
@@ -12,42 +12,22 @@ many images through the classifier together.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ferkit.data.images import decode_image, pil_to_rgb
-from ferkit.errors import FerkitError, ModelFileError
+from ferkit.errors import FerkitError
 from ferkit.faces import DEFAULT_DETECTOR, LANDMARK_NAMES, MIN_FACE, FaceBox, make_detector
 from ferkit.faces.framing import as_rgb, framing_for, model_input
-from ferkit.inference.classifier import load_classifier
+from ferkit.inference.classifier import Classifier, load_classifier
+from ferkit.inference.shipped import DEFAULT_MODEL, resolve_model
 
-DEFAULT_MODEL = "fervgg.keras"
 JSON_DECIMALS = 4
 EXPLAIN_NEEDS_KERAS = ("--explain needs a Keras model file (.keras or .h5): Grad-CAM reads the network's "
                        "gradients, which exported runtimes do not expose")
-
-
-def default_model_path() -> Path:
-    """The model shipped in the package (`ferkit/weights/fervgg.keras`), after checking its sha256."""
-    weights = Path(str(resources.files("ferkit"))) / "weights"
-    path, checksum = weights / DEFAULT_MODEL, weights / f"{DEFAULT_MODEL}.sha256"
-    if not path.is_file():
-        raise ModelFileError(f"no default model installed ({path} is missing); pass a model file with "
-                             "--model, e.g. one trained with `ferkit train`")
-    if not checksum.is_file():
-        raise ModelFileError(f"the default model has no checksum file {checksum}")
-    fields = checksum.read_text().split()  # `sha256sum` format: "<hex>  fervgg.keras"
-    expected = fields[0].lower() if fields else ""
-    actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    if actual != expected:
-        raise ModelFileError(f"{path} is damaged: its sha256 {actual} does not match {checksum.name} "
-                             f"({expected})")
-    return path
 
 
 def load_image(image: Any, name: str | None = None) -> np.ndarray:
@@ -140,13 +120,14 @@ class EmotionRecognizer:
     """Detect faces, frame them like the training faces and classify their emotion.
 
     Args:
-        classifier: a classifier runtime from `ferkit.inference.classifier.load_classifier`.
+        classifier: a `Classifier` (see `ferkit.inference.classifier.load_classifier`).
         detector: a detector name (`yunet`, `haar`, `mtcnn`, `none`) or object with `name` and `detect(rgb)`.
         min_face: smallest face side, in pixels, a named detector looks for.
         align: warp faces with landmarks upright onto the training faces' landmark template.
     """
 
-    def __init__(self, classifier, detector=DEFAULT_DETECTOR, min_face: int = MIN_FACE, align: bool = True):
+    def __init__(self, classifier: Classifier, detector=DEFAULT_DETECTOR, min_face: int = MIN_FACE,
+                 align: bool = True):
         self.classifier = classifier
         self.detector = make_detector(detector, min_face) if isinstance(detector, str) else detector
         self.metadata = classifier.metadata
@@ -156,19 +137,20 @@ class EmotionRecognizer:
         self._gradcam = None
 
     @classmethod
-    def load(cls, model: str | Path | None = None, detector: str = DEFAULT_DETECTOR, runtime: str = "auto",
-             min_face: int = MIN_FACE, align: bool = True):
-        """Load a model file (default: the model shipped with ferkit) and a face detector.
+    def load(cls, model: str | Path | None = DEFAULT_MODEL, detector: str = DEFAULT_DETECTOR,
+             runtime: str = "auto", min_face: int = MIN_FACE, align: bool = True):
+        """Load a shipped model by name or a model file, and a face detector.
 
         Args:
-            model: `.keras`, `.h5`, `.onnx` or `.tflite` model file; None for the shipped default model.
+            model: a shipped model's name (`"default"`, see `ferkit.inference.shipped`; None means the
+                default) or a `.onnx`, `.keras`, `.h5` or `.tflite` model file.
             detector: `yunet` (default: fast, landmarks), `haar`, `mtcnn` or `none` (each image is one face).
-            runtime: "auto" (from the file) or keras / onnx / litert / saved_model.
+            runtime: "auto" (from the file) or keras / onnx / litert / saved_model; "keras" with a shipped
+                name runs the shipped model's Keras source (Grad-CAM needs it; `ferkit[train]`).
             min_face: smallest face side, in pixels, to look for (larger is faster).
             align: warp faces upright by their landmarks (YuNet, MTCNN) before classifying.
         """
-        path = Path(model) if model is not None else default_model_path()
-        return cls(load_classifier(path, runtime), detector, min_face, align)
+        return cls(load_classifier(resolve_model(model, runtime), runtime), detector, min_face, align)
 
     @property
     def class_names(self) -> list[str]:

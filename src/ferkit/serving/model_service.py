@@ -24,9 +24,9 @@ def build_recognizer(settings: ServeSettings):
     """The `EmotionRecognizer` the settings describe: their classifier file and runtime, their face detector."""
     from ferkit.inference import EmotionRecognizer, load_classifier
     from ferkit.inference.faces import make_detector
-    from ferkit.inference.predictor import default_model_path
+    from ferkit.inference.shipped import resolve_model
 
-    classifier = load_classifier(settings.model or default_model_path(), settings.runtime)
+    classifier = load_classifier(resolve_model(settings.model, settings.runtime), settings.runtime)
     detector = make_detector(settings.detector, settings.min_face)
     return EmotionRecognizer(classifier, detector)
 

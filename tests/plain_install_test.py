@@ -1,0 +1,96 @@
+"""The install layers stay honest: in a fresh virtual environment with `pip install ferkit[serve]` from this
+checkout (no `[train]`), there is no TensorFlow, and predict, evaluate and the REST API work with the shipped
+ONNX model. The environment's dependencies are cached under test-artifacts/ (tools/plain_env.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from plain_env import clean_environ, plain_env  # noqa: E402
+
+HEAVY = ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch")
+
+
+@pytest.fixture(scope="module")
+def env() -> Path:
+    return plain_env(("serve",))
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("plain") / "astronaut.jpg"
+    cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _ferkit(env: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(env / "bin" / "ferkit"), *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd, env=clean_environ())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_plain_install_has_no_tensorflow_and_predicts_and_evaluates(env, photo, tmp_path):
+    listed = subprocess.run([str(env / "bin" / "python"), "-m", "pip", "list", "--format", "json"],
+                            capture_output=True, text=True, check=True, env=clean_environ()).stdout
+    installed = {package["name"].lower() for package in json.loads(listed)}
+    assert "ferkit" in installed and not installed & set(HEAVY)
+
+    result = _ferkit(env, "predict", str(photo), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (face,) = json.loads(result.stdout)["faces"]
+    assert face["emotion"] == "happy" and result.stderr == ""
+
+    faces = np.random.default_rng(0).integers(0, 256, (14, 48, 48), dtype=np.uint8)
+    np.savez(tmp_path / "faces.npz", images=faces, labels=np.arange(14) % 7, usage=np.array(["PrivateTest"] * 14))
+    result = _ferkit(env, "evaluate", "--data", "faces.npz", "--out", "evaluation", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["n"] == 14
+
+    result = _ferkit(env, "train", "--data", "faces.npz", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "error: ferkit train needs ferkit[train]: pip install 'ferkit[train]'\n"
+
+
+@pytest.mark.slow
+def test_the_plain_install_serves_the_api(env, photo, tmp_path):
+    port = _free_port()
+    server = subprocess.Popen([str(env / "bin" / "ferkit"), "serve", "--port", str(port)], cwd=tmp_path,
+                              env=clean_environ(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None and time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.3)
+        request = urllib.request.Request(f"{base}/v1/predict", data=photo.read_bytes(),
+                                         headers={"content-type": "image/jpeg"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            (face,) = json.loads(response.read())["faces"]
+        assert face["emotion"] == "happy"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
