@@ -6,8 +6,9 @@ Measures, in a virtual environment built from this checkout by tools/plain_env.p
 cache, ferkit from a fresh wheel):
   (a) on-disk size of the environment (all of it, and minus a bare `python -m venv`, i.e. what the install adds);
   (b) cold `ferkit predict photo.jpg` (a new process each time; the page cache is warm): wall time, median of
-      `--runs`, and peak resident memory (the process's ru_maxrss) — beside the same command with the Keras
-      model in this (full) environment;
+      `--runs`, CPU time (user + system, far less sensitive to a busy machine than wall time) and peak
+      resident memory (the process's ru_maxrss) — beside the same command with the Keras model in this
+      (full) environment;
   (c) parity of the shipped ONNX model with its Keras source on the astronaut (end to end, `EmotionRecognizer`)
       and on `--faces` FER-2013 PrivateTest faces (classifier only, calibrated probabilities): max |Δp| and
       label agreement.
@@ -45,26 +46,25 @@ def bare_venv_mb() -> float:
         return folder_mb(Path(tmp) / "bare")
 
 
-def timed_run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stdout) of one fresh process."""
+def timed_run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float]:
+    """(wall s, CPU s (user + system), peak RSS MB) of one fresh process."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
-    output = process.stdout.read().decode()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
+    if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, output
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def cold_predict(label: str, command: list[str], env: dict[str, str], photo: Path, runs: int) -> str:
     results = [timed_run([*command, "predict", *extra(label), str(photo)], env, photo.parent)
                for _ in range(runs)]
     walls = [wall for wall, _, _ in results]
-    peak = max(rss for _, rss, _ in results)
+    cpu = statistics.median(cpu for _, cpu, _ in results)
+    peak = max(rss for _, _, rss in results)
     return (f"| {label} | {statistics.median(walls):.2f} | {' / '.join(f'{w:.2f}' for w in walls)} | "
-            f"{peak:.0f} |")
+            f"{cpu:.2f} | {peak:.0f} |")
 
 
 def extra(label: str) -> list[str]:
@@ -118,7 +118,7 @@ def main() -> None:
         photo = Path(tmp) / "photo.jpg"
         cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
         print("\n(b) cold `ferkit predict photo.jpg` (512×512 astronaut, Haar)\n")
-        print("| install / model | wall s (median) | runs | peak RSS MB |\n|---|---|---|---|")
+        print("| install / model | wall s (median) | runs | CPU s (median) | peak RSS MB |\n|---|---|---|---|---|")
         print(cold_predict("plain + [serve], shipped ONNX", [str(env / "bin" / "ferkit")], clean_environ(),
                            photo, args.runs))
         print(cold_predict("keras (full install, fervgg.keras)", [sys.executable, "-m", "ferkit.cli.main"],

@@ -109,3 +109,35 @@ def test_nll_of_known_probabilities():
     probabilities = np.array([[0.5, 0.5], [0.25, 0.75]])
     assert negative_log_likelihood(probabilities, np.array([0, 1])) == pytest.approx(
         -(np.log(0.5) + np.log(0.75)) / 2)
+
+
+@pytest.mark.parametrize("drop_some", [False, True])
+def test_metrics_equal_scikit_learns_where_it_is_installed(drop_some):
+    """ferkit computes its metrics in NumPy (the plain install has no scikit-learn) with scikit-learn's
+    definitions: the same numbers, to rounding."""
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    probabilities, labels = _random_predictions(seed=3)
+    valid = np.ones(len(labels), dtype=bool)
+    if drop_some:
+        valid[::5] = False
+    metrics = classification_metrics(probabilities, labels, CLASSES, valid=valid)
+    predicted = np.where(valid, probabilities.argmax(axis=1), -1)
+    all_classes = np.arange(len(CLASSES))
+    precision, recall, f1, support = sklearn_metrics.precision_recall_fscore_support(
+        labels, predicted, labels=all_classes, zero_division=0)
+    for i, name in enumerate(CLASSES):
+        assert metrics["per_class"][name]["precision"] == pytest.approx(precision[i])
+        assert metrics["per_class"][name]["recall"] == pytest.approx(recall[i])
+        assert metrics["per_class"][name]["f1"] == pytest.approx(f1[i])
+        assert metrics["per_class"][name]["support"] == support[i]
+    occurring = np.union1d(labels, predicted[valid])
+    assert metrics["macro_f1"] == pytest.approx(sklearn_metrics.f1_score(
+        labels, predicted, labels=occurring, average="macro", zero_division=0))
+    assert metrics["balanced_accuracy"] == pytest.approx(sklearn_metrics.recall_score(
+        labels, predicted, labels=np.unique(labels), average="macro", zero_division=0))
+    assert metrics["top3_accuracy"] == pytest.approx(sklearn_metrics.top_k_accuracy_score(
+        labels[valid], probabilities[valid], k=3, labels=all_classes) * valid.mean())
+    assert metrics["nll"] == pytest.approx(sklearn_metrics.log_loss(labels[valid], probabilities[valid],
+                                                                    labels=all_classes))
+    assert metrics["confusion_matrix"] == sklearn_metrics.confusion_matrix(
+        labels[valid], predicted[valid], labels=all_classes).tolist()

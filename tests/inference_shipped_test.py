@@ -114,3 +114,23 @@ def test_the_shipped_onnx_file_computes_what_its_keras_source_computes():
     assert len(faces) >= 200, source
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
+@pytest.mark.slow
+def test_export_without_a_model_exports_the_shipped_model_into_the_current_folder(tmp_path, monkeypatch):
+    pytest.importorskip("tf2onnx", reason="ferkit export needs ferkit[export]")
+    try:
+        resolve_model(None, runtime="keras")
+    except ModelFileError:
+        pytest.skip("the shipped model's Keras source is only in a checkout")
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ferkit.cli.main", "export"], capture_output=True, text=True,
+                            timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    exported = load_classifier(tmp_path / "fervgg.onnx")
+    assert exported.metadata.extra["version"] == SHIPPED_MODELS["default"].version
+    faces = np.random.default_rng(0).integers(0, 256, (8, 48, 48, 1), dtype=np.uint8)
+    np.testing.assert_allclose(exported.predict_proba(faces), load_classifier(shipped_model_path())
+                               .predict_proba(faces), atol=1e-5)

@@ -129,3 +129,14 @@ def test_commands_that_load_tensorflow_print_no_banner_unless_verbose(photo, tmp
     verbose = subprocess.run([*command, "--verbose", "predict", "--model", str(model), str(photo)],
                              capture_output=True, text=True, timeout=300)
     assert verbose.returncode == 0 and "oneDNN" in verbose.stderr
+
+
+def test_data_without_splits_of_its_own_names_the_extra_that_draws_one(tmp_path, monkeypatch):
+    from ferkit.data import load_data
+    from ferkit.data.synthetic import write_image_folder
+    from ferkit.errors import DataError
+
+    folder = write_image_folder(tmp_path / "faces", per_class=3, size=24, seed=0)
+    monkeypatch.setitem(sys.modules, "sklearn.model_selection", None)  # as in the plain install
+    with pytest.raises(DataError, match=r"drawing one needs scikit-learn: pip install 'ferkit\[train\]'"):
+        load_data(folder, image_size=(24, 24))

@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from plain_env import clean_environ, plain_env  # noqa: E402
 
-HEAVY = ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch")
+HEAVY = ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch", "scipy", "scikit-learn")
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,8 @@ def plain_env(extras: tuple[str, ...] = ()) -> Path:
     env = CACHE / f"{'-'.join(extras) or 'plain'}-{key}"
     pip = [str(env / "bin" / "python"), "-m", "pip"]
     if not (env / INSTALLED).is_file():
-        shutil.rmtree(env, ignore_errors=True)
+        for stale in CACHE.glob(f"{env.name.rsplit('-', 1)[0]}-*"):  # older requirement lists of these extras
+            shutil.rmtree(stale, ignore_errors=True)
         _run([PYTHON, "-m", "venv", str(env)])
         _run([*pip, "install", "--quiet", *wanted])
         (env / INSTALLED).write_text("\n".join(wanted) + "\n")

@@ -105,8 +105,11 @@ def _stratified_split(labels: np.ndarray, validation_split: float, seed: int):
     counts = np.bincount(labels)
     classes = np.count_nonzero(counts)
     stratified = counts[counts > 0].min() >= 2 and classes <= min(held_out, len(labels) - held_out)
-    from sklearn.model_selection import train_test_split  # only data without splits of its own needs it
-
+    try:
+        from sklearn.model_selection import train_test_split
+    except ImportError:  # the plain install has no scikit-learn; only data without splits of its own needs it
+        raise DataError("this dataset has no validation split of its own, and drawing one needs scikit-learn: "
+                        "pip install 'ferkit[train]'") from None
     train, validation = train_test_split(indices, test_size=validation_split, random_state=seed,
                                          stratify=labels if stratified else None)
     splits = {"train": np.sort(train), "validation": np.sort(validation)}

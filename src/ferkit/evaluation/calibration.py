@@ -17,11 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
 
 from ferkit.evaluation.metrics import expected_calibration_error
-from ferkit.models.temperature import apply_temperature, to_logits
+from ferkit.models.temperature import apply_temperature, log_softmax, softmax, to_logits
 
 __all__ = ["OBJECTIVES", "TemperatureFit", "apply_temperature", "fit_temperature", "held_out_ece", "to_logits"]
 
@@ -32,15 +30,17 @@ CV_REPEATS = 20
 
 
 def _nll_at(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    log_probabilities = log_softmax(logits / temperature, axis=1)
+    log_probabilities = log_softmax(logits / temperature)
     return float(-np.mean(log_probabilities[np.arange(len(labels)), labels]))
 
 
 def _ece_at(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
-    return expected_calibration_error(softmax(logits / temperature, axis=1), labels)
+    return expected_calibration_error(softmax(logits / temperature), labels)
 
 
 def _nll_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    from scipy.optimize import minimize_scalar  # fitting (ferkit calibrate) needs SciPy, from ferkit[train]
+
     result = minimize_scalar(lambda log_t: _nll_at(logits, labels, np.exp(log_t)), bounds=LOG_T_BOUNDS,
                              method="bounded", options={"xatol": 1e-5})
     return float(np.exp(result.x))

@@ -1,4 +1,7 @@
-"""Classification and calibration metrics computed from predicted probabilities (scikit-learn underneath).
+"""Classification and calibration metrics computed from predicted probabilities, in NumPy.
+
+They follow scikit-learn's definitions (`tests/evaluation_metrics_test.py` checks them against a computation by
+hand, and against scikit-learn where it is installed); ferkit's plain install does not need scikit-learn.
 
 Conventions, so the numbers mean the same thing everywhere:
 
@@ -15,18 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    log_loss,
-    precision_recall_fscore_support,
-    recall_score,
-    top_k_accuracy_score,
-)
 
 ECE_BINS = 15
 NO_PREDICTION = -1
+SMALLEST_PROBABILITY = np.finfo(np.float64).eps  # log_loss clips p to [eps, 1 - eps], as scikit-learn does
 
 
 @dataclass
@@ -61,10 +56,30 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bi
 
 
 def negative_log_likelihood(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Mean −log p(true class) (scikit-learn's `log_loss`, which clips p away from 0)."""
+    """Mean −log p(true class), rows renormalised and p clipped away from 0 (as scikit-learn's `log_loss`)."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
     probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
-    return float(log_loss(labels, probabilities, labels=np.arange(probabilities.shape[1])))
+    true_class = np.clip(probabilities[np.arange(len(labels)), labels], SMALLEST_PROBABILITY,
+                         1 - SMALLEST_PROBABILITY)
+    return float(-np.mean(np.log(true_class)))
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K, K) counts, rows = true class, columns = predicted class; rows without a prediction are left out."""
+    counted = predicted != NO_PREDICTION
+    return np.bincount(labels[counted] * num_classes + predicted[counted],
+                       minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
+
+
+def top_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Share of rows whose true class is among the k most probable (ties broken by class order)."""
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
+    return float(np.mean((top == labels[:, None]).any(axis=1)))
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, class_names: list[str],
@@ -81,22 +96,24 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, class_
     num_classes = len(class_names)
     valid = np.ones(len(labels), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     predicted = np.where(valid, probabilities.argmax(axis=1), NO_PREDICTION)
-    all_classes = np.arange(num_classes)
     occurring = np.union1d(labels, predicted[valid])
 
-    precision, recall, f1, support = precision_recall_fscore_support(
-        labels, predicted, labels=all_classes, zero_division=0)
+    matrix = confusion_matrix(labels, predicted, num_classes)
+    true_positive = np.diag(matrix).astype(np.float64)
+    support = np.bincount(labels, minlength=num_classes)
+    precision = _ratio(true_positive, matrix.sum(axis=0))
+    recall = _ratio(true_positive, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
     k = min(3, num_classes)
-    top3_on_valid = (top_k_accuracy_score(labels[valid], probabilities[valid], k=k, labels=all_classes)
+    top3_on_valid = (top_k_accuracy(probabilities[valid], labels[valid], k)
                      if k < num_classes and valid.any() else 1.0)
     metrics = {
         "n": int(len(labels)),
         "n_without_prediction": int((~valid).sum()),
-        "accuracy": float(accuracy_score(labels, predicted)),
+        "accuracy": float(np.mean(predicted == labels)),
         "top3_accuracy": float(top3_on_valid * valid.sum() / len(labels)),
-        "macro_f1": float(f1_score(labels, predicted, labels=occurring, average="macro", zero_division=0)),
-        "balanced_accuracy": float(recall_score(labels, predicted, labels=np.unique(labels), average="macro",
-                                                zero_division=0)),
+        "macro_f1": float(f1[occurring].mean()),
+        "balanced_accuracy": float(recall[np.unique(labels)].mean()),
         "ece": expected_calibration_error(probabilities[valid], labels[valid]) if valid.any() else None,
         "nll": negative_log_likelihood(probabilities[valid], labels[valid]) if valid.any() else None,
         "class_names": list(class_names),
@@ -105,7 +122,7 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, class_
                    "support": int(support[i])}
             for i, name in enumerate(class_names)
         },
-        "confusion_matrix": confusion_matrix(labels, predicted, labels=all_classes).tolist(),
+        "confusion_matrix": matrix.tolist(),
     }
     return metrics
 

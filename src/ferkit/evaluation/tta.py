@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import softmax
 
-from ferkit.evaluation.calibration import to_logits
+from ferkit.models.temperature import softmax, to_logits
 
 SHIFT_FRACTION = 0.04
 SINGLE_CROP_PROTOCOL = "single crop: each image once, as the data provides it"
@@ -49,4 +48,4 @@ def tta_views(images: np.ndarray) -> list[np.ndarray]:
 def predict_with_tta(predict_proba: Callable[[np.ndarray], np.ndarray], images: np.ndarray) -> np.ndarray:
     """Probabilities of each image from the mean log-probability of its views."""
     mean_logits = np.mean([to_logits(predict_proba(view)) for view in tta_views(images)], axis=0)
-    return softmax(mean_logits, axis=1)
+    return softmax(mean_logits)

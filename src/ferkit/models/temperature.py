@@ -22,8 +22,18 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
     probabilities = np.asarray(probabilities)
     if float(temperature) == 1.0:
         return probabilities
-    logits = to_logits(probabilities) / float(temperature)
-    logits -= logits.max(axis=1, keepdims=True)
-    scaled = np.exp(logits)
-    calibrated = scaled / scaled.sum(axis=1, keepdims=True)
+    calibrated = softmax(to_logits(probabilities) / float(temperature))
     return calibrated.astype(np.result_type(probabilities.dtype, np.float32))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax (float64), shifted by each row's maximum so that it never overflows."""
+    shifted = np.asarray(logits, dtype=np.float64) - np.max(logits, axis=1, keepdims=True)
+    scaled = np.exp(shifted)
+    return scaled / scaled.sum(axis=1, keepdims=True)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax (float64), computed stably."""
+    shifted = np.asarray(logits, dtype=np.float64) - np.max(logits, axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
