@@ -71,7 +71,7 @@ def extra(label: str) -> list[str]:
     return ["--model", str(KERAS_MODEL)] if label.startswith("keras") else []
 
 
-def parity(faces: int, photo: Path) -> list[str]:
+def parity(faces: int, photo: Path, fer2013: Path) -> list[str]:
     from ferkit.inference import EmotionRecognizer, load_classifier
     from ferkit.inference.shipped import resolve_model
 
@@ -82,11 +82,11 @@ def parity(faces: int, photo: Path) -> list[str]:
     diff = max(abs(face_onnx.probabilities[n] - face_keras.probabilities[n]) for n in onnx.class_names)
     lines.append(f"astronaut: ONNX {face_onnx.emotion} {face_onnx.confidence:.4f}, Keras {face_keras.emotion} "
                  f"{face_keras.confidence:.4f}, max |Δp| {diff:.2e}, same box {face_onnx.box == face_keras.box}")
-    if not FER2013.is_file():
-        return [*lines, f"{FER2013} not found: FER-2013 parity skipped"]
+    if not fer2013.is_file():
+        return [*lines, f"{fer2013} not found: FER-2013 parity skipped"]
     from ferkit.data import load_data
 
-    data = load_data(FER2013)
+    data = load_data(fer2013)
     rows = data.split_indices("PrivateTest")[:faces]
     images = data.images[rows]
     p_onnx = load_classifier(resolve_model(None)).predict_proba(images)
@@ -102,7 +102,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--faces", type=int, default=1000)
+    parser.add_argument("--data", type=Path, default=FER2013, help="FER-2013 (.npz or .csv)")
     args = parser.parse_args()
+    from ferkit.quiet import quiet_tensorflow_import
+
+    quiet_tensorflow_import()
 
     env = plain_env(("serve",))
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load average "
@@ -124,7 +128,7 @@ def main() -> None:
         print(cold_predict("keras (full install, fervgg.keras)", [sys.executable, "-m", "ferkit.cli.main"],
                            dict(os.environ), photo, args.runs))
         print("\n(c) parity of the shipped ONNX model with its Keras source (calibrated probabilities)")
-        print("\n".join(parity(args.faces, photo)))
+        print("\n".join(parity(args.faces, photo, args.data)))
 
 
 if __name__ == "__main__":
