@@ -20,17 +20,30 @@ VERBOSE_VARIABLE = "FERKIT_VERBOSE"
 SILENCED_PACKAGE = "tensorflow"
 
 
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_VARIABLE) == "1"
+
+
 @contextlib.contextmanager
-def _stderr_discarded():
+def output_discarded(*descriptors: int):
+    """Point file descriptors (default: 2, stderr) at /dev/null for the block, unless `verbose()`: for C/C++
+    code that prints on its own (TensorFlow's start-up, the TFLite converter, LiteRT's delegate notice)."""
+    descriptors = descriptors or (2,)
+    if verbose():
+        yield
+        return
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = [os.dup(descriptor) for descriptor in descriptors]
     try:
         with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
+            for descriptor in descriptors:
+                os.dup2(devnull.fileno(), descriptor)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for descriptor, copy in zip(descriptors, saved, strict=True):
+            os.dup2(copy, descriptor)
+            os.close(copy)
 
 
 class _QuietLoader(importlib.abc.Loader):
@@ -43,7 +56,7 @@ class _QuietLoader(importlib.abc.Loader):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
-        with _stderr_discarded():
+        with output_discarded():
             self.loader.exec_module(module)
 
 
@@ -51,7 +64,7 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
     """Finds `tensorflow` as the path finder does, with its loader wrapped in `_QuietLoader`."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != SILENCED_PACKAGE or os.environ.get(VERBOSE_VARIABLE) == "1":
+        if fullname != SILENCED_PACKAGE or verbose():
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is not None and spec.loader is not None:

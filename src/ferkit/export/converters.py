@@ -13,6 +13,7 @@ import numpy as np
 
 from ferkit.inference.model_files import METADATA_KEY, SAVED_MODEL_METADATA, sidecar_path
 from ferkit.models.saving import ModelMetadata
+from ferkit.quiet import output_discarded
 
 
 def fixed_input_model(model, metadata: ModelMetadata):
@@ -41,8 +42,10 @@ def _representative_dataset(images: np.ndarray) -> Callable:
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence the converters' chatter on stdout/stderr (their errors still surface as exceptions)."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    """Silence the converters' chatter, Python's and their C++ libraries' own, on stdout and stderr (their
+    errors still surface as exceptions); `ferkit --verbose` keeps it."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            output_discarded(1, 2):
         yield
 
 

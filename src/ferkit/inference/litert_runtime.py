@@ -17,6 +17,7 @@ from ferkit.inference.classifier import RuntimeClassifier
 from ferkit.inference.model_files import exported_metadata
 from ferkit.inference.onnx_runtime import default_threads
 from ferkit.models.saving import ModelMetadata
+from ferkit.quiet import output_discarded
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -40,14 +41,15 @@ class LiteRTClassifier(RuntimeClassifier):
     def _interpreter(self, batch_size: int) -> Interpreter:
         if batch_size not in self._interpreters:
             try:
-                interpreter = Interpreter(model_content=self._model, num_threads=self.threads)
+                with output_discarded():  # LiteRT prints a notice when it applies its XNNPACK delegate
+                    interpreter = Interpreter(model_content=self._model, num_threads=self.threads)
+                    detail = interpreter.get_input_details()[0]
+                    if batch_size != detail["shape"][0]:
+                        interpreter.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
+                    interpreter.allocate_tensors()
             except ValueError as exc:
                 raise ModelFileError(f"cannot load LiteRT model {self.path}: {str(exc).splitlines()[0]}"
                                      ) from None
-            detail = interpreter.get_input_details()[0]
-            if batch_size != detail["shape"][0]:
-                interpreter.resize_tensor_input(detail["index"], [batch_size, *detail["shape"][1:]])
-            interpreter.allocate_tensors()
             self._interpreters[batch_size] = interpreter
         return self._interpreters[batch_size]
 
