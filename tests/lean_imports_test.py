@@ -140,3 +140,13 @@ def test_data_without_splits_of_its_own_names_the_extra_that_draws_one(tmp_path,
     monkeypatch.setitem(sys.modules, "sklearn.model_selection", None)  # as in the plain install
     with pytest.raises(DataError, match=r"drawing one needs scikit-learn: pip install 'ferkit\[train\]'"):
         load_data(folder, image_size=(24, 24))
+
+
+def test_demo_without_scikit_image_asks_for_the_extra_or_a_photo(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "skimage", None)  # as in the plain install
+    monkeypatch.setattr(sys, "argv", ["ferkit", "demo", "--out", str(tmp_path / "demo")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == ("error: the default photo comes with scikit-image: pip install "
+                                       "'ferkit[demo]', or give --image PHOTO\n")

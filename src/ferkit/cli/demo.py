@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from ferkit.errors import FerkitError
+
 
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the photo and its annotated copy.")] = Path("runs/demo"),
@@ -22,7 +24,11 @@ def demo(
 
     out.mkdir(parents=True, exist_ok=True)
     if image is None:
-        from skimage import data
+        try:
+            from skimage import data
+        except ImportError:
+            raise FerkitError("the default photo comes with scikit-image: pip install 'ferkit[demo]', or give "
+                              "--image PHOTO") from None
 
         image = write_image(out / "astronaut.png", data.astronaut())
     recognizer = EmotionRecognizer.load(model)
