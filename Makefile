@@ -40,6 +40,8 @@ bench-train: setup
 	$(BIN)/python bench/train_throughput.py
 
 # Retrain the shipped default model from scratch on FER-2013, stage by stage (docs/model-card.md, "Recipe").
+# To ship the result: copy its fervgg.keras to src/ferkit/weights/ and run `$(BIN)/python tools/ship_model.py
+# default`, which exports the ONNX file the package runs (parity-checked) and writes both checksums.
 # About 4.9 h on 2 cores; run it again after an interruption: finished stages are loaded, the interrupted one
 # resumes from its last finished epoch.
 FER2013 ?= ../shared/datasets/fer2013/fer2013.npz

@@ -1,17 +1,16 @@
 """Every command's --help: Click's plain layout, boolean options shown as flags, never with a `<bool>` value."""
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
+from ferkit.cli import main as cli_main
 from ferkit.cli.main import app
 
-COMMAND = typer.main.get_command(app)
-COMMANDS = sorted(COMMAND.commands)
+COMMANDS = sorted(cli_main.COMMANDS)  # the app imports each command's module only when it runs
 FLAGS = [
     (name, " / ".join([*param.opts, *param.secondary_opts]))
     for name in COMMANDS
-    for param in COMMAND.commands[name].params
+    for param in cli_main.load_command(name).params
     if param.param_type_name == "option" and getattr(param, "is_flag", False) and not param.hidden
 ]
 

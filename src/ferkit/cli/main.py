@@ -44,8 +44,8 @@ COMMANDS = {
                          ("tensorflow", "keras")),
     "predict": CommandSpec("Predict the emotion of every face; one JSON line per image (per sampled frame of a "
                            "video)."),
-    "launch": CommandSpec("Start `ferkit <command>` N times, e.g. `ferkit launch --nproc 2 -- train --data "
-                          "d.npz --distributed`.",
+    "launch": CommandSpec("Run a ferkit command as N local processes of one job, such as data-parallel "
+                          "training.",
                           "distributed", ("tensorflow", "keras", "jax"),
                           {"allow_extra_args": True, "ignore_unknown_options": True}),
     "tune": CommandSpec("Search the space, then write best_config.yaml (for `ferkit train --config`), trials.csv "
@@ -85,7 +85,7 @@ def load_command(name: str):
     spec = COMMANDS[name]
     function = getattr(import_module(f"ferkit.cli.{name}"), name)
     info = CommandInfo(name=name, callback=function, context_settings=spec.context_settings)
-    return typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode="rich")
+    return typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None)
 
 
 class LazyCommands(TyperGroup):
