@@ -23,7 +23,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ferkit.inference import EmotionRecognizer  # noqa: E402
-from ferkit.inference.classifier import BATCH_BUCKETS, KerasClassifier  # noqa: E402
+from ferkit.inference.tf_runtimes import BATCH_BUCKETS, KerasClassifier  # noqa: E402
 
 
 def photo_640x480() -> np.ndarray:

@@ -54,6 +54,8 @@ def test_the_plain_install_has_no_tensorflow_and_predicts_and_evaluates(env, pho
                             capture_output=True, text=True, check=True, env=clean_environ()).stdout
     installed = {package["name"].lower() for package in json.loads(listed)}
     assert "ferkit" in installed and not installed & set(HEAVY)
+    weights = {path.name for path in env.glob("lib/python3*/site-packages/ferkit/weights/*")}
+    assert weights == {"fervgg.onnx", "fervgg.onnx.sha256"}, "the wheel ships the ONNX model, not its source"
 
     result = _ferkit(env, "predict", str(photo), cwd=tmp_path)
     assert result.returncode == 0, result.stderr

@@ -59,7 +59,7 @@ def build_wheel(out: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "ferkit"
         shutil.copytree(REPO / "src", source / "src",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.keras", "*.keras.sha256"))
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             if (REPO / name).is_file():
                 shutil.copy(REPO / name, source / name)
