@@ -161,7 +161,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ferkit.inference import EmotionRecognizer, load_classifier
-    from ferkit.inference.predictor import default_model_path
+    from ferkit.inference.shipped import shipped_model_path
 
     print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d')}")
     if "a" in args.only:
@@ -169,7 +169,7 @@ def main() -> None:
             cv2.resize(__import__("skimage").data.astronaut()[60:185, 170:285], (48, 48)), cv2.COLOR_RGB2GRAY)
         for name in args.detectors.split(","):
             print("(a) " + detection_speed(name, backgrounds(), face))
-    classifier = load_classifier(default_model_path())
+    classifier = load_classifier(shipped_model_path())
     if "b" in args.only:
         pasted_faces({"aligned": EmotionRecognizer(classifier, "yunet"),
                       "box framing": EmotionRecognizer(classifier, "yunet", align=False)}, args.fer, args.n)
