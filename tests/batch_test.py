@@ -112,7 +112,7 @@ def test_local_run_writes_one_row_per_face_and_one_error_row_per_corrupt_file(ba
     assert set(video["frame"]) <= {0, 2, 4, 6, 8} and len(set(video["frame"])) >= 3  # 10 fps sampled at 5
     np.testing.assert_allclose(video["time_s"].to_numpy(float), video["frame"].to_numpy(float) / 10)
     assert video["track"].notna().all() and video["track"].nunique() == 1  # one person, one track
-    assert faces["model"].unique().tolist() == ["fervgg.keras"] and faces["model_version"].str.len().eq(12).all()
+    assert faces["model"].unique().tolist() == ["fervgg.onnx"] and faces["model_version"].str.len().eq(12).all()
     assert errors["file"].tolist() == sorted(str(p) for p in kinds["corrupt"])
     assert all(error.startswith(file) and "\n" not in error for file, error in zip(errors["file"], errors["error"],
                                                                                    strict=True))

@@ -41,8 +41,8 @@ def test_none_and_default_name_the_shipped_model_and_anything_else_is_a_path(tmp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "default").write_bytes(b"a file that happens to be called default")
     assert resolve_model("default") == Path("default")
-    with pytest.raises(ModelFileError, match="no shipped model named 'ferplus'; shipped: default"):
-        shipped_model_path("ferplus")
+    with pytest.raises(ModelFileError, match="no shipped model named 'nosuchmodel'; shipped: default"):
+        shipped_model_path("nosuchmodel")
 
 
 def _copy_weights(folder: Path, monkeypatch) -> Path:
