@@ -72,6 +72,7 @@ ferplus-model: setup
 	$(BIN)/ferkit train --config configs/fervgg-ferplus-finetune.yaml --data $(FER2013) --out runs/fervgg-ferplus-finetune
 	$(BIN)/ferkit calibrate --model runs/fervgg-ferplus-finetune/model.keras --data $(FER2013) --split PublicTest \
 	  --labels ferplus --objective auto --out runs/fervgg-ferplus-finetune/ferplus.keras
+	@echo "to ship it: cp runs/fervgg-ferplus-finetune/ferplus.keras src/ferkit/weights/ && $(BIN)/python tools/ship_model.py ferplus --data $(FER2013)"
 
 clean:
 	rm -rf $(VENV) runs test-artifacts .pytest_cache

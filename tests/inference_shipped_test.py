@@ -84,6 +84,15 @@ def test_a_new_shipped_model_is_its_files_plus_one_registry_entry(tmp_path, monk
     assert sum(face.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_the_ferplus_model_is_chosen_by_name_and_answers_with_eight_classes():
+    recognizer = EmotionRecognizer.load("ferplus", detector="none")
+    assert recognizer.model_path == shipped_model_path("ferplus") and recognizer.model_path.suffix == ".onnx"
+    (face,) = recognizer.predict(np.full((48, 48), 128, np.uint8))
+    assert list(face.probabilities) == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
+                                        "contempt"]
+    assert sum(face.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+
+
 def _agreement_faces() -> tuple[np.ndarray, str]:
     if FER2013.is_file():
         from ferkit.data import load_data
@@ -98,15 +107,16 @@ def _agreement_faces() -> tuple[np.ndarray, str]:
 
 
 @pytest.mark.slow
-def test_the_shipped_onnx_file_computes_what_its_keras_source_computes():
+@pytest.mark.parametrize("name", sorted(SHIPPED_MODELS))
+def test_the_shipped_onnx_file_computes_what_its_keras_source_computes(name):
     """The `.keras` in the source tree is the one source of truth; the shipped `.onnx` must agree with it."""
     pytest.importorskip("tensorflow", reason="the Keras source needs ferkit[train]")
     try:
-        keras_path = resolve_model(None, runtime="keras")
+        keras_path = resolve_model(name, runtime="keras")
     except ModelFileError:
         pytest.skip("the shipped model's Keras source is only in a checkout")
     faces, source = _agreement_faces()
-    onnx = load_classifier(shipped_model_path())
+    onnx = load_classifier(shipped_model_path(name))
     keras = load_classifier(keras_path)
     assert onnx.metadata.class_names == keras.metadata.class_names
     assert onnx.metadata.temperature == keras.metadata.temperature

@@ -61,7 +61,9 @@ def check_images(metadata: ModelMetadata, data_path: str | Path | None) -> Check
 
     source = data_path or metadata.extra.get("data")
     if source is not None and (data_path is not None or Path(source).exists()):
-        data = load_data(source, image_size=metadata.image_size, color_mode=metadata.color_mode)
+        # A model trained on FER+ labels (config key `Labels`) is checked against the same labels.
+        data = load_data(source, image_size=metadata.image_size, color_mode=metadata.color_mode,
+                         labels=metadata.config.get("Labels", "dataset"))
         if sorted(data.class_names) != sorted(metadata.class_names):
             raise DataError(f"{source}: classes {', '.join(data.class_names)} do not match the model's "
                             f"classes {', '.join(metadata.class_names)}")
