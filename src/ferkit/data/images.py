@@ -60,6 +60,20 @@ def _reduced(image: Image.Image, max_side: int) -> Image.Image:
         return image.resize(size, Image.Resampling.NEAREST)
 
 
+def _open_file(path: Path, label: str):
+    """Open an image file for reading; a missing, empty or unreadable file is an ImageDecodeError."""
+    try:
+        if not path.is_file():
+            raise ImageDecodeError(f"{label}: file not found")
+        if path.stat().st_size == 0:
+            raise ImageDecodeError(f"{label}: empty file (0 bytes)")
+        return path.open("rb")
+    except PermissionError:
+        raise ImageDecodeError(f"{label}: permission denied (file not readable)") from None
+    except OSError as exc:
+        raise ImageDecodeError(f"{label}: cannot read file ({exc.strerror or type(exc).__name__})") from None
+
+
 def decode_image(source: bytes | str | Path, name: str | None = None, max_pixels: int = MAX_PIXELS,
                  max_side: int | None = None) -> np.ndarray:
     """Decode an image file or bytes into an (H, W, 3) RGB uint8 array.
@@ -77,12 +91,7 @@ def decode_image(source: bytes | str | Path, name: str | None = None, max_pixels
             raise ImageDecodeError(f"{label}: empty input (0 bytes)")
         stream = io.BytesIO(source)
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise ImageDecodeError(f"{label}: file not found")
-        if path.stat().st_size == 0:
-            raise ImageDecodeError(f"{label}: empty file (0 bytes)")
-        stream = path.open("rb")
+        stream = _open_file(Path(source), label)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

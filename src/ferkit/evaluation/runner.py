@@ -45,16 +45,22 @@ class EvaluationResult:
 
 
 def content_sha256(path: str | Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names and bytes, in sorted order)."""
+    """sha256 of a file, or of a folder's files (relative names and bytes, in sorted order).
+
+    A file that cannot be read counts by its name alone: data loading skipped it and reported why.
+    """
     path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     digest = hashlib.sha256()
     for file in files:
         if path.is_dir():
             digest.update(str(file.relative_to(path)).encode())
-        with file.open("rb") as handle:
-            for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with file.open("rb") as handle:
+                for block in iter(lambda handle=handle: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except PermissionError:
+            digest.update(b"<unreadable>")
     return digest.hexdigest()
 
 
