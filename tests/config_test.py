@@ -50,6 +50,9 @@ def test_json_round_trip(tmp_path):
         ("LearnigRate=0.1", "unknown configuration key 'LearnigRate' (did you mean 'LearningRate'?)"),
         ("Architecture=resnet9000", "unknown architecture 'resnet9000'"),
         ("BatchSize", "not of the form Key=Value"),
+        ("ImageSize=[100000,100000]",
+         "ImageSize=[100000, 100000]: images larger than 1024 pixels a side are not supported"),
+        ("CropSize=[2000,2000]", "CropSize=[2000, 2000]: images larger than 1024"),
     ],
 )
 def test_bad_values_name_key_and_value(override, fragment):
