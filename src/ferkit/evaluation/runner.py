@@ -207,8 +207,7 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
     else:
         crops = _detected_faces(data, indices, detector, metadata)
         face_found = np.array([crop is not None for crop in crops], dtype=bool)
-        channels = 1 if metadata.color_mode == "grayscale" else 3
-        blank = np.zeros((*metadata.image_size, channels), dtype=np.uint8)
+        blank = np.zeros((*metadata.image_size, metadata.channels), dtype=np.uint8)
         inputs = [blank if crop is None else crop for crop in crops]
     probabilities = np.full((len(indices), len(class_names)), np.nan)
     if face_found.any():

@@ -112,7 +112,7 @@ def keras_forward(model, metadata: ModelMetadata) -> Callable[[np.ndarray], np.n
     import tensorflow as tf
 
     height, width = metadata.image_size
-    channels = 1 if metadata.color_mode == "grayscale" else 3
+    channels = metadata.channels
     forward = tf.function(lambda batch: model(batch, training=False),
                           input_signature=[tf.TensorSpec((None, height, width, channels), tf.float32)])
 
