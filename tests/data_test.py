@@ -45,6 +45,44 @@ def test_fer_npz_layout(fer_npz):
     np.testing.assert_allclose(data.soft_labels.sum(axis=1), 1.0, rtol=1e-6)
 
 
+def _npz_with(tmp_path, source, **changes):
+    arrays = dict(np.load(source))
+    arrays.update(changes)
+    path = tmp_path / "changed.npz"
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda a: {"labels": a["labels"][:3]}, "array 'labels' has shape (3,) but 'images' has 120 rows"),
+    (lambda a: {"usage": a["usage"][:-1]}, "array 'usage' has shape (119,) but 'images' has 120 rows"),
+    (lambda a: {"ferplus_votes": a["ferplus_votes"][:5]}, "array 'ferplus_votes' has shape (5, 10)"),
+    (lambda a: {"ferplus_votes": a["ferplus_votes"][:, :4]}, "array 'ferplus_votes' has 4 columns, expected 10"),
+    (lambda a: {"labels": np.where(np.arange(120) == 7, -1, a["labels"])},
+     "array 'labels' holds 1 values outside 0..6 (e.g. -1)"),
+    (lambda a: {"labels": np.full(120, 7)}, "array 'labels' holds 120 values outside 0..6 (e.g. 7)"),
+    (lambda a: {"labels": np.full(120, 99)}, "(e.g. 99)"),
+    (lambda a: {"labels": a["labels"].astype(np.float32)}, "array 'labels' has shape (120,) and dtype float32"),
+    (lambda a: {"images": a["images"][:, :, :, None, None]}, "array 'images' has shape (120, 48, 48, 1, 1)"),
+    (lambda a: {"images": a["images"] * 2.0}, "array 'images' holds values outside 0..255"),
+    (lambda a: {"labels": None}, "npz has no array 'labels'"),
+], ids=["labels-rows", "usage-rows", "votes-rows", "votes-columns", "label-minus-1", "label-7", "label-99",
+        "float-labels", "images-5d", "images-range", "no-labels"])
+def test_an_inconsistent_npz_is_one_line_naming_the_array(tmp_path, fer_npz, change, expected):
+    path = _npz_with(tmp_path, fer_npz, **change(np.load(fer_npz)))
+    with pytest.raises(DataError) as error:
+        load_data(path)
+    assert str(error.value).startswith(f"{path}: ") and expected in str(error.value), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_damaged_npz_is_one_line(tmp_path, fer_npz):
+    path = tmp_path / "cut.npz"
+    path.write_bytes(fer_npz.read_bytes()[:2000])
+    with pytest.raises(DataError, match=f"{path}: cannot read npz"):
+        load_data(path)
+
+
 def test_fer_csv_layout_with_a_bad_row_skipped(tmp_path, fer_npz):
     raw = np.load(fer_npz)
     lines = ["emotion,pixels,Usage"]

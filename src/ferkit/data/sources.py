@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,18 +127,48 @@ def _ferplus_votes(path: Path) -> np.ndarray:
     raise DataError(f"{path}: FER+ labels need an .npz with a 'ferplus_votes' array (like fer2013.npz)")
 
 
-def _load_npz(path: Path, validation_split: float, seed: int) -> LabeledData:
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        arrays = np.load(path, allow_pickle=False)
-        images, labels = arrays["images"], arrays["labels"].astype(np.int64)
-    except KeyError as exc:
-        raise DataError(f"{path}: npz has no array {exc} (needs 'images' and 'labels')") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read npz ({exc})") from None
-    usage = arrays["usage"] if "usage" in arrays.files else None
+        with np.load(path, allow_pickle=False) as arrays:
+            return {name: arrays[name] for name in arrays.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read npz ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
+
+
+def _checked_npz_arrays(path: Path, arrays: dict[str, np.ndarray]):
+    """images (N, H, W, C) uint8, labels (N,) int64, usage and votes or None; DataError naming any bad array."""
+    missing = [name for name in ("images", "labels") if name not in arrays]
+    if missing:
+        raise DataError(f"{path}: npz has no array {missing[0]!r} (needs 'images' and 'labels')")
+    images, labels = arrays["images"], arrays["labels"]
     if images.ndim == 3:
         images = images[..., None]
-    soft = _ferplus_distribution(arrays["ferplus_votes"], labels) if "ferplus_votes" in arrays.files else None
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or not np.issubdtype(images.dtype, np.number):
+        raise DataError(f"{path}: array 'images' has shape {arrays['images'].shape} and dtype "
+                        f"{images.dtype}; expected (N, H, W) or (N, H, W, 1 or 3) numbers")
+    if images.dtype != np.uint8 and not np.all((images >= 0) & (images <= 255)):
+        raise DataError(f"{path}: array 'images' holds values outside 0..255 (pixels must be 8-bit)")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: array 'labels' has shape {labels.shape} and dtype {labels.dtype}; "
+                        f"expected (N,) integers")
+    for name, expected in (("labels", 1), ("usage", 1), ("ferplus_votes", 2)):
+        if name in arrays and (arrays[name].ndim != expected or len(arrays[name]) != len(images)):
+            raise DataError(f"{path}: array {name!r} has shape {arrays[name].shape} but 'images' has "
+                            f"{len(images)} rows")
+    outside = labels[(labels < 0) | (labels >= len(FER2013_CLASSES))]
+    if outside.size:
+        raise DataError(f"{path}: array 'labels' holds {outside.size} values outside 0..{len(FER2013_CLASSES) - 1} "
+                        f"(e.g. {outside[0]}); FER-2013 numbers its classes {', '.join(FER2013_CLASSES)}")
+    votes = arrays.get("ferplus_votes")
+    if votes is not None and votes.shape[1] != len(FERPLUS_COLUMNS):
+        raise DataError(f"{path}: array 'ferplus_votes' has {votes.shape[1]} columns, expected "
+                        f"{len(FERPLUS_COLUMNS)} ({', '.join(FERPLUS_COLUMNS)})")
+    return images, labels.astype(np.int64), arrays.get("usage"), votes
+
+
+def _load_npz(path: Path, validation_split: float, seed: int) -> LabeledData:
+    images, labels, usage, votes = _checked_npz_arrays(path, _read_npz(path))
+    soft = _ferplus_distribution(votes, labels) if votes is not None else None
     splits, roles, own = _fer_splits(usage, labels, validation_split, seed)
     return LabeledData(images.astype(np.uint8), labels, list(FER2013_CLASSES), splits, roles, str(path),
                        soft_labels=soft, own_split=own)
