@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ferkit.errors import ConfigError
+from ferkit.files import write_text
 
 PairOfInts = tuple[int, int]
 
@@ -228,9 +229,4 @@ def check_model_files(config: Configuration) -> None:
 
 def save_config(config: Configuration, path: str | Path) -> Path:
     """Write the resolved configuration as YAML (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    tmp.replace(path)
-    return path
+    return write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -7,8 +7,6 @@ never leaves a half-written report.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 
 from ferkit.evaluation.metrics import reliability_bins
 from ferkit.evaluation.runner import EvaluationResult
+from ferkit.files import atomic_path
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -28,15 +27,8 @@ WRONG_EXAMPLES = 24
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     """Call `write(temporary path)` beside `path`, then rename it over `path`: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

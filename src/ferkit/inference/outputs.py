@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ferkit.files import atomic_path, temporary_path_for
 
-def temporary_next_to(path: Path) -> Path:
-    """A new empty hidden file in `path`'s folder with the same suffix (so encoders pick the same format)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp_name)
-
-
-@contextlib.contextmanager
-def atomic_target(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path` (same suffix) to write; it replaces `path` only on success."""
-    path = Path(path)
-    tmp = temporary_next_to(path)
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+# The prediction outputs' names for the one atomic-write helper (`ferkit.files`).
+temporary_next_to = temporary_path_for
+atomic_target = atomic_path
 
 
 def write_image(path: str | Path, rgb: np.ndarray) -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ferkit.files import commit
 from ferkit.inference.drawing import annotate
 from ferkit.inference.outputs import atomic_target, temporary_next_to
 from ferkit.inference.video_encoder import H264Writer
@@ -143,7 +144,7 @@ class TimelineWriter:
         self._json_file.write("]}\n")
         self._close_files()
         for kind, path in self.paths.items():
-            self.temporary[kind].replace(path)
+            commit(self.temporary[kind], path)
         with atomic_target(self._final("timeline.png")) as tmp:
             plot_tracks(self._series, self.class_names, tmp)
         with atomic_target(self._final("summary.json")) as tmp:

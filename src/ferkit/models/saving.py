@@ -1,15 +1,13 @@
 """Self-describing model files: a Keras model plus ferkit's metadata (class names, input size, config).
 
 `.keras` files carry the metadata as an extra `ferkit.json` entry in their zip archive; `.h5` files carry it
-as an HDF5 attribute. Both are written to a temporary name and renamed, so an interrupted save never leaves
-a broken model where a good one was.
+as an HDF5 attribute. Both are written atomically (`ferkit.files`), so an interrupted save never leaves a
+broken model where a good one was.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ferkit.config.configuration import MAX_IMAGE_SIDE
 from ferkit.errors import ModelFileError
+from ferkit.files import atomic_path
 
 METADATA_ENTRY = "ferkit.json"
 H5_ATTRIBUTE = "ferkit_metadata"
@@ -174,17 +173,9 @@ def save_model(model, path: str | Path, metadata: ModelMetadata) -> Path:
     path = Path(path)
     if path.suffix not in MODEL_SUFFIXES:
         raise ModelFileError(f"model path {path} must end in .keras or .h5")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         model.save(tmp, overwrite=True)
         _write_metadata(tmp, metadata)
-        tmp.chmod(0o644)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
