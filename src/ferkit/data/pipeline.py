@@ -79,7 +79,7 @@ def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, train
                  augment: bool | str = False, seed: int = 42, repeat: bool | None = None,
                  degrade: bool = False, domain_gap: bool = False,
                  retarget: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
-                 ) -> tf.data.Dataset:
+                 start_batch: int = 0) -> tf.data.Dataset:
     """Batches of (float32 pixels 0..255, float32 targets); shuffled, repeated and augmented for training.
 
     Images stay uint8 in memory (cached) and are cast per batch, so a large set costs 1 byte per pixel.
@@ -91,6 +91,8 @@ def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, train
     above what training consumes (≈ 320 faces/s for the shipped network on 2 cores).
     `retarget(images, targets)` (TensorFlow ops) gives each training batch new targets after those maps, from
     the images as the network will see them: online distillation, where teachers predict the augmented faces.
+    `start_batch` skips that many batches after the random maps (so their random numbers are drawn as before)
+    and before `retarget`: a resumed run continues the data stream exactly where the interrupted one stopped.
     """
     dataset = tf.data.Dataset.from_tensor_slices((images, targets)).cache()
     if training:
@@ -109,6 +111,8 @@ def make_dataset(images: np.ndarray, targets: np.ndarray, batch_size: int, train
         dataset = dataset.map(lambda x, y: (tf.clip_by_value(layer(x, training=True), 0, 255), y))
     if training and degrade:
         dataset = dataset.map(lambda x, y: (degrade_quality(x, seed), y))
+    if start_batch:
+        dataset = dataset.skip(start_batch)
     if training and retarget is not None:
         dataset = dataset.map(lambda x, y: (x, retarget(x, y)))
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import math
+import sys
 import time
 from pathlib import Path
 
 import keras
+from tqdm import tqdm
 
+from ferkit.files import atomic_path
 from ferkit.models.saving import ModelMetadata, save_model
 
 
@@ -34,12 +37,10 @@ def trim_history(history_csv: Path, completed_epochs: int) -> None:
     kept = [row for row in rows if int(float(row["epoch"])) < completed_epochs]
     if len(kept) == len(rows):
         return
-    tmp = history_csv.with_name(history_csv.name + ".tmp")
-    with tmp.open("w", newline="") as handle:
+    with atomic_path(history_csv) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=header)
         writer.writeheader()
         writer.writerows(kept)
-    tmp.replace(history_csv)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -90,28 +91,66 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.best_weights = keras.saving.load_model(self._best_model_path, compile=False).get_weights()
 
 
-class EpochSummary(keras.callbacks.Callback):
-    """Prints one line per epoch (key metrics, seconds, images/s) and measures training throughput."""
+def stopped_early(history: list[dict[str, float]], monitor: str, patience: int) -> bool:
+    """True when EarlyStopping would already have stopped after these history rows."""
+    values = [row.get(monitor, math.inf) for row in history]
+    if len(values) < 2:
+        return False
+    best_index = min(range(len(values)), key=values.__getitem__)
+    return len(values) - 1 - best_index >= patience
 
-    def __init__(self, images_per_epoch: int, total_epochs: int, print_fn=print):
+
+class EpochSummary(keras.callbacks.Callback):
+    """One line per epoch (key metrics, seconds, images/s, `best` when val_loss improved) and the throughput.
+
+    With `progress_bar`, a bar of the epoch's batches is drawn on stderr while the epoch runs, only when stderr
+    is a terminal, and erased before the epoch's line: logs and pipes get the lines alone, without control
+    characters.
+    """
+
+    def __init__(self, images_per_epoch: int, total_epochs: int, print_fn=print, progress_bar: bool = False,
+                 best: float | None = None):
         super().__init__()
         self.images_per_epoch = images_per_epoch
         self.total_epochs = total_epochs
         self.print_fn = print_fn
+        self.progress_bar = progress_bar
+        self.best = math.inf if best is None else best
         self.epoch_seconds: list[float] = []
+        self._bar = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        if self.progress_bar and sys.stderr.isatty():
+            self._bar = tqdm(total=self.params.get("steps"), desc=f"epoch {epoch + 1}/{self.total_epochs}",
+                             unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._bar is not None:
+            self._bar.update(1)
+            if logs and "loss" in logs:
+                self._bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
         seconds = time.perf_counter() - self._start
         self.epoch_seconds.append(seconds)
         logs = logs or {}
         parts = [f"{key} {logs[key]:.4f}" for key in
                  ("loss", "val_loss", "categorical_accuracy", "val_categorical_accuracy",
                   "val_top_k_categorical_accuracy") if key in logs]
+        improved = logs.get("val_loss", math.inf) < self.best
+        self.best = min(self.best, logs.get("val_loss", math.inf))
         self.print_fn(f"epoch {epoch + 1}/{self.total_epochs}: " + ", ".join(parts) +
-                      f" ({seconds:.1f} s, {self.images_per_epoch / seconds:.0f} img/s)")
+                      f" ({seconds:.1f} s, {self.images_per_epoch / seconds:.0f} img/s)" +
+                      (", best so far: checkpoint saved" if improved else ""))
+
+    def on_train_end(self, logs=None):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
     @property
     def images_per_second(self) -> float:

@@ -1,18 +1,19 @@
 """Train or load a model as the specification describes, and leave a complete run folder behind.
 
 Run folder: config.yaml (resolved), checkpoint.keras (best by val_loss), model.keras (final, or ModelPath),
-history.csv, history.png, summary.json, train.log, and backup/ while a run is unfinished (resume state).
+history.csv, history.png, summary.json, train.log, and backup/ while a run is unfinished (resume state, see
+`ferkit.training.resume`: a rerun continues after the last finished epoch exactly as if never interrupted).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -24,6 +25,7 @@ from ferkit.data.pipeline import make_dataset, targets_for
 from ferkit.data.sources import LabeledData
 from ferkit.distributed.strategies import SingleProcess
 from ferkit.errors import ConfigError
+from ferkit.files import remove_stale_temporaries
 from ferkit.models import build_model
 from ferkit.models.saving import ModelMetadata, load_model, save_model
 from ferkit.training.callbacks import (
@@ -32,6 +34,7 @@ from ferkit.training.callbacks import (
     ResumableEarlyStopping,
     epoch_learning_rate,
     previous_epochs,
+    stopped_early,
     trim_history,
 )
 from ferkit.training.distillation import (
@@ -40,7 +43,8 @@ from ferkit.training.distillation import (
     teacher_ensemble,
     teacher_probabilities,
 )
-from ferkit.training.plots import plot_history
+from ferkit.training.resume import ResumeBackup, ResumePoint, find_resume_point, restore
+from ferkit.training.summary import changed_keys, finish_run
 
 log = logging.getLogger("ferkit.train")
 
@@ -54,6 +58,42 @@ class TrainResult:
     model_path: Path
     trained: bool
     summary: dict | None = None
+    config_differences: str = ""
+
+
+@dataclass
+class RunContext:
+    """One training attempt: what is trained on what, where it is written, and how it reports.
+
+    Args:
+        out_dir: the run folder (a rank > 0 of a distributed run uses a private copy).
+        model_path: where the final model goes.
+        print_fn: receives the lines a user reads (the CLI echoes them).
+        verbose: 1 shows a progress bar per epoch on a terminal, 0 only the epoch lines.
+        strategy: how the run is spread over processes or devices.
+        extra_callbacks: appended to the run's callbacks (e.g. a hyper-parameter search's pruning callback).
+    """
+
+    config: Configuration
+    data: LabeledData
+    out_dir: Path
+    model_path: Path
+    print_fn: Callable[[str], None] = print
+    verbose: int = 1
+    strategy: SingleProcess = field(default_factory=SingleProcess)
+    extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.out_dir / "backup"
+
+    @property
+    def history_csv(self) -> Path:
+        return self.out_dir / "history.csv"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.keras"
 
 
 def make_optimizer(config: Configuration) -> keras.optimizers.Optimizer:
@@ -96,9 +136,8 @@ def model_path_for(config: Configuration, out_dir: Path) -> Path:
 def _file_logger(out_dir: Path) -> logging.Handler:
     handler = logging.FileHandler(out_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    for name in ("ferkit",):
-        logging.getLogger(name).addHandler(handler)
-        logging.getLogger(name).setLevel(logging.INFO)
+    logging.getLogger("ferkit").addHandler(handler)
+    logging.getLogger("ferkit").setLevel(logging.INFO)
     return handler
 
 
@@ -112,6 +151,7 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
         data: labelled images with a train and a validation split.
         out_dir: the run folder; an unfinished run in it is resumed from its last finished epoch.
         train_again: train even when a model file already exists.
+        verbose: 1 shows a progress bar during each epoch on a terminal; every level prints one line per epoch.
         strategy: how to spread the run over processes or devices (`ferkit.distributed`); only its chief
             (rank 0) writes the run folder. Default: this process alone.
         extra_callbacks: appended to the run's callbacks (e.g. a hyper-parameter search's pruning callback).
@@ -122,17 +162,22 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
     if model_path.is_file() and not train_again:
         model, metadata = load_model(model_path)
         print_fn(f"Model loaded from {model_path}.")
-        return TrainResult(model, metadata, model_path, trained=False)
+        differences = changed_keys(metadata.config, config.to_dict())
+        if differences:
+            print_fn(f"warning: {model_path} was trained with a different configuration ({differences}); "
+                     f"it is loaded as it is, not retrained")
+        return TrainResult(model, metadata, model_path, trained=False, config_differences=differences)
 
-    strategy = strategy or SingleProcess()
-    if not strategy.is_chief:
-        return _train_as_follower(config, data, out_dir, print_fn, strategy, extra_callbacks)
-    strategy.barrier("ferkit: run folder read")
+    run = RunContext(config, data, out_dir, model_path, print_fn, verbose, strategy or SingleProcess(),
+                     tuple(extra_callbacks))
+    if not run.strategy.is_chief:
+        return _train_as_follower(run)
+    run.strategy.barrier("ferkit: run folder read")
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = _file_logger(out_dir)
     try:
-        with strategy.scope():
-            return _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra_callbacks)
+        with run.strategy.scope():
+            return _train(run)
     finally:
         logging.getLogger("ferkit").removeHandler(handler)
         handler.close()
@@ -141,14 +186,15 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
 RESUME_STATE = ("backup", "history.csv", "checkpoint.keras")
 
 
-def _train_as_follower(config, data, out_dir, print_fn, strategy, extra_callbacks) -> TrainResult:
+def _train_as_follower(run: RunContext) -> TrainResult:
     """Rank > 0 of a distributed run: the same steps as rank 0, but writing to a private scratch folder.
 
     Doing exactly what rank 0 does (saves included) keeps the processes' collective operations in step; the
     scratch folder starts as a copy of the run folder's resume state so every rank resumes identically.
     """
+    out_dir, model_path = run.out_dir, run.model_path
     run_id = hashlib.sha1(str(out_dir.resolve()).encode()).hexdigest()[:12]
-    scratch = Path(tempfile.gettempdir()) / f"ferkit-rank{strategy.process_id}-mirror-{run_id}"
+    scratch = Path(tempfile.gettempdir()) / f"ferkit-rank{run.strategy.process_id}-mirror-{run_id}"
     shutil.rmtree(scratch, ignore_errors=True)  # left behind if an earlier attempt of this run was killed
     scratch.mkdir(parents=True)
     try:
@@ -158,68 +204,112 @@ def _train_as_follower(config, data, out_dir, print_fn, strategy, extra_callback
                 shutil.copytree(source, scratch / name)
             elif source.is_file():
                 shutil.copy2(source, scratch / name)
-        strategy.barrier("ferkit: run folder read")
-        model_path = model_path_for(config, out_dir)
+        run.strategy.barrier("ferkit: run folder read")
 
         def echo(message: str) -> None:
-            print_fn(message.replace(str(scratch / "model.keras"), str(model_path)).replace(str(scratch),
-                                                                                             str(out_dir)))
+            run.print_fn(message.replace(str(scratch / "model.keras"), str(model_path))
+                         .replace(str(scratch), str(out_dir)))
 
-        with strategy.scope():
-            result = _train(config, data, scratch, scratch / "model.keras", echo, 0, strategy,
-                            extra_callbacks)
+        follower = RunContext(run.config, run.data, scratch, scratch / "model.keras", echo, 0, run.strategy,
+                              run.extra_callbacks)
+        with run.strategy.scope():
+            result = _train(follower)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result.model_path = model_path
     return result
 
 
-def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra_callbacks) -> TrainResult:
-    save_config(config, out_dir / "config.yaml")
-    backup_dir = out_dir / "backup"
-    history_csv = out_dir / "history.csv"
-    checkpoint_path = out_dir / "checkpoint.keras"
-    resuming = backup_dir.is_dir()
-    if resuming:
-        state = backup_dir / "training_metadata.json"
-        trim_history(history_csv, json.loads(state.read_text())["epoch"] if state.is_file() else 0)
+def _prepare_run_folder(run: RunContext) -> ResumePoint:
+    """Clear what a killed attempt left half-done and find where this attempt starts."""
+    for folder in (run.out_dir, run.backup_dir):
+        for stale in remove_stale_temporaries(folder, legacy_stems=("checkpoint", run.model_path.stem)):
+            log.info("removed %s, left by an interrupted save", stale)
+    if run.model_path.parent != run.out_dir:
+        remove_stale_temporaries(run.model_path.parent, legacy_stems=(run.model_path.stem,))
+    save_config(run.config, run.out_dir / "config.yaml")
+    point = find_resume_point(run.backup_dir, run.print_fn)
+    if point.epoch:
+        trim_history(run.history_csv, point.epoch)
+        run.print_fn(f"Resuming after epoch {point.epoch} (state in {run.backup_dir}).")
     else:
-        history_csv.unlink(missing_ok=True)
-        checkpoint_path.unlink(missing_ok=True)
-    history = previous_epochs(history_csv)
+        run.history_csv.unlink(missing_ok=True)
+        run.checkpoint_path.unlink(missing_ok=True)
+    return point
+
+
+def _training_targets(run: RunContext, train_idx: np.ndarray):
+    """The training targets (one-hot, soft, or distilled) and the per-batch retarget function, if any."""
+    config, data = run.config, run.data
+    targets = targets_for(data, train_idx, config.SoftLabelWeight)
+    if not config.teacher_paths:
+        return targets, None
+    run.print_fn(f"Distilling from {', '.join(config.teacher_paths)} (TeacherWeight {config.TeacherWeight}"
+                 f"{', on the augmented faces' if config.TeacherSeesAugmented else ''}).")
+    if not config.TeacherSeesAugmented:
+        teachers = teacher_probabilities(config.teacher_paths, data, train_idx)
+        return distilled_targets(targets, teachers, config.TeacherWeight), None
+    if keras.backend.backend() != "tensorflow":
+        raise ConfigError(f"TeacherSeesAugmented=true runs the teachers inside tf.data, which needs the "
+                          f"TensorFlow backend (this is {keras.backend.backend()})")
+    ensemble = teacher_ensemble(config.teacher_paths, data)
+
+    def retarget(images, batch_targets):
+        return distilled_targets(batch_targets, ensemble(images), config.TeacherWeight)
+
+    return targets, retarget
+
+
+def _callbacks(run: RunContext, metadata: ModelMetadata, history: list[dict[str, float]],
+               images_per_epoch: int) -> list[keras.callbacks.Callback]:
+    """The spec's EarlyStopping and best-only ModelCheckpoint (both resumable), the history, the learning-rate
+    schedule, the epoch lines and the resume state."""
+    config = run.config
+    return [
+        ResumableEarlyStopping(history, run.checkpoint_path, monitor="val_loss", patience=config.Patience,
+                               restore_best_weights=True),
+        AtomicModelCheckpoint(
+            run.checkpoint_path, metadata, monitor="val_loss", save_best_only=True, save_weights_only=False,
+            best=min((row["val_loss"] for row in history if "val_loss" in row), default=None)),
+        keras.callbacks.CSVLogger(str(run.history_csv), append=True),
+        keras.callbacks.LearningRateScheduler(
+            epoch_learning_rate(config.LearningRate, config.NoOfEpochs, config.LRSchedule, config.WarmupEpochs)),
+        EpochSummary(images_per_epoch, config.NoOfEpochs, run.print_fn, progress_bar=run.verbose > 0,
+                     best=min((row["val_loss"] for row in history if "val_loss" in row), default=None)),
+        ResumeBackup(run.backup_dir),
+        *run.extra_callbacks,
+    ]
+
+
+def _class_weight(run: RunContext, train_idx: np.ndarray) -> dict[int, float] | None:
+    if not run.config.ClassWeights:
+        return None
+    labels = run.data.labels[train_idx]
+    weights = compute_class_weight("balanced", classes=np.arange(run.data.num_classes), y=labels)
+    return dict(enumerate(weights.tolist()))
+
+
+def _train(run: RunContext) -> TrainResult:
+    config, data, strategy = run.config, run.data, run.strategy
+    point = _prepare_run_folder(run)
+    history = previous_epochs(run.history_csv)
     for path, reason in data.skipped:
         log.warning("skipped unreadable image %s: %s", path, reason)
     if data.skipped:
-        print_fn(f"Skipped {len(data.skipped)} unreadable images (listed in {out_dir / 'train.log'}).")
+        run.print_fn(f"Skipped {len(data.skipped)} unreadable images (listed in {run.out_dir / 'train.log'}).")
 
-    train_idx = data.split_indices("train")
-    val_idx = data.split_indices("validation")
+    train_idx, val_idx = data.split_indices("train"), data.split_indices("validation")
+    steps_per_epoch = max(len(train_idx) // config.BatchSize, 1)
     keras.utils.set_random_seed(config.Seed)
-    train_targets = targets_for(data, train_idx, config.SoftLabelWeight)
-    retarget = None
-    if config.teacher_paths:
-        print_fn(f"Distilling from {', '.join(config.teacher_paths)} (TeacherWeight {config.TeacherWeight}"
-                 f"{', on the augmented faces' if config.TeacherSeesAugmented else ''}).")
-        if config.TeacherSeesAugmented:
-            if keras.backend.backend() != "tensorflow":
-                raise ConfigError(f"TeacherSeesAugmented=true runs the teachers inside tf.data, which needs the "
-                                  f"TensorFlow backend (this is {keras.backend.backend()})")
-            ensemble = teacher_ensemble(config.teacher_paths, data)
-
-            def retarget(images, targets):
-                return distilled_targets(targets, ensemble(images), config.TeacherWeight)
-        else:
-            train_targets = distilled_targets(
-                train_targets, teacher_probabilities(config.teacher_paths, data, train_idx), config.TeacherWeight)
+    train_targets, retarget = _training_targets(run, train_idx)
     training_ds = strategy.shard_training(
-        make_dataset(data.images[train_idx], train_targets,
-                     config.BatchSize, training=True, augment=config.Augment, seed=config.Seed,
-                     degrade=config.DegradeQuality, domain_gap=config.DomainGap, retarget=retarget),
+        make_dataset(data.images[train_idx], train_targets, config.BatchSize, training=True,
+                     augment=config.Augment, seed=config.Seed, degrade=config.DegradeQuality,
+                     domain_gap=config.DomainGap, retarget=retarget, start_batch=point.epoch * steps_per_epoch),
         config.BatchSize)
     validation_ds = strategy.shard_validation(
         make_dataset(data.images[val_idx], targets_for(data, val_idx), config.BatchSize, training=False),
         config.BatchSize, len(val_idx))
-    steps_per_epoch = max(len(train_idx) // config.BatchSize, 1)
 
     metadata = ModelMetadata(
         class_names=list(data.class_names), image_size=tuple(config.ImageSize), color_mode=config.ColorMode,
@@ -230,74 +320,39 @@ def _train(config, data, out_dir, model_path, print_fn, verbose, strategy, extra
     model = build_model(config, data.num_classes)
     if config.InitialWeights:
         new_classes = load_initial_weights(model, config.InitialWeights, data)
-        print_fn(f"Starting from the weights of {config.InitialWeights}" + (
+        run.print_fn(f"Starting from the weights of {config.InitialWeights}" + (
             f" (new classes, freshly initialised: {', '.join(new_classes)})." if new_classes else "."))
     model = compile_model(model, config)
-    log.info("training %s (%d parameters) on %d images, validating on %d; resuming=%s",
-             config.Architecture, model.count_params(), len(train_idx), len(val_idx), resuming)
+    restore(model, point)
+    run.print_fn(f"Training {config.Architecture} ({model.count_params():,} parameters) on {len(train_idx)} "
+                 f"images, validating on {len(val_idx)}, for up to {config.NoOfEpochs} epochs.")
+    log.info("training %s (%d parameters) on %d images, validating on %d; resuming after epoch %d",
+             config.Architecture, model.count_params(), len(train_idx), len(val_idx), point.epoch)
 
-    early_stopping = ResumableEarlyStopping(history, checkpoint_path, monitor="val_loss",
-                                            patience=config.Patience, restore_best_weights=True)
-    checkpoint = AtomicModelCheckpoint(
-        checkpoint_path, metadata, best=min((r["val_loss"] for r in history if "val_loss" in r), default=None),
-        monitor="val_loss", save_best_only=True, save_weights_only=False, verbose=min(verbose, 1),
-    )
-    summary_line = EpochSummary(steps_per_epoch * config.BatchSize, config.NoOfEpochs, print_fn)
-    callbacks = [
-        early_stopping,
-        checkpoint,
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
-        keras.callbacks.LearningRateScheduler(
-            epoch_learning_rate(config.LearningRate, config.NoOfEpochs, config.LRSchedule, config.WarmupEpochs)),
-        summary_line,
-        keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True),
-        *extra_callbacks,
-    ]
-    class_weight = None
-    if config.ClassWeights:
-        labels = data.labels[train_idx]
-        weights = compute_class_weight("balanced", classes=np.arange(data.num_classes), y=labels)
-        class_weight = dict(enumerate(weights.tolist()))
-
+    callbacks = _callbacks(run, metadata, history, steps_per_epoch * config.BatchSize)
+    # A run killed after early stopping but before its model was saved has nothing left to train.
+    last_epoch = point.epoch if stopped_early(history, "val_loss", config.Patience) else config.NoOfEpochs
     start = time.perf_counter()
     fit = model.fit(
         training_ds,
-        epochs=config.NoOfEpochs,
+        epochs=last_epoch,
+        initial_epoch=point.epoch,
         validation_data=validation_ds,
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # the tf.data pipeline shuffles; Keras cannot shuffle a Dataset itself
         callbacks=callbacks,
-        class_weight=class_weight,
-        verbose=verbose,
+        class_weight=_class_weight(run, train_idx),
+        verbose=0,
     )
     wall = time.perf_counter() - start
-    save_model(model, model_path, metadata)
-    rows = previous_epochs(history_csv)
-    if rows:
-        plot_history(rows, out_dir / "history.png")
-    best = min(rows, key=lambda row: row.get("val_loss", np.inf)) if rows else {}
-    summary = {
-        "architecture": config.Architecture,
-        "parameters": int(model.count_params()),
-        "epochs_run": len(rows),
-        "stopped_early": bool(early_stopping.stopped_epoch),
-        "best_epoch": int(best.get("epoch", -1)) + 1,
-        "best_val_loss": best.get("val_loss"),
-        "best_val_accuracy": best.get("val_categorical_accuracy"),
-        "best_val_top3_accuracy": best.get("val_top_k_categorical_accuracy"),
-        "train_images_per_second": round(summary_line.images_per_second, 1) if summary_line.epoch_seconds else None,
-        "wall_seconds_this_attempt": round(wall, 1),
-        "epochs_this_attempt": len(fit.history.get("loss", [])),
-        "train_images": int(len(train_idx)),
-        "validation_images": int(len(val_idx)),
-        "model_path": str(model_path),
-        "skipped_images": len(data.skipped),
-    }
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    shutil.rmtree(backup_dir, ignore_errors=True)
-    print_fn(
-        f"Trained {config.Architecture} ({summary['parameters']:,} parameters): best epoch {summary['best_epoch']}, "
-        f"val_loss {summary['best_val_loss']:.4f}, val_accuracy {summary['best_val_accuracy']:.4f}, "
-        f"{summary['train_images_per_second']} img/s, {wall:.0f} s. Model saved to {model_path}."
-    )
-    return TrainResult(model, metadata, model_path, trained=True, summary=summary)
+    save_model(model, run.model_path, metadata)
+    summary = finish_run(
+        run.out_dir, model, fit, wall,
+        early_stopping=next(c for c in callbacks if isinstance(c, ResumableEarlyStopping)),
+        epoch_lines=next(c for c in callbacks if isinstance(c, EpochSummary)),
+        facts={"architecture": config.Architecture, "train_images": int(len(train_idx)),
+               "validation_images": int(len(val_idx)), "model_path": str(run.model_path),
+               "skipped_images": len(data.skipped)},
+        print_fn=run.print_fn)
+    shutil.rmtree(run.backup_dir, ignore_errors=True)
+    return TrainResult(model, metadata, run.model_path, trained=True, summary=summary)
