@@ -15,3 +15,7 @@ class DataError(FerkitError):
 
 class ModelFileError(FerkitError):
     """A model file that is missing, unreadable or not a ferkit model."""
+
+
+class UntrustedModelError(ModelFileError):
+    """A model format that runs the file's own code when loaded, given without saying it is trusted."""

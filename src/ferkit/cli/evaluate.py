@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from ferkit.cli.options import TrustModelOption
+
 
 class Detector(StrEnum):
     none = "none"
@@ -46,6 +48,7 @@ def evaluate(
         "runs/evaluate"),
     batch_size: Annotated[int, typer.Option(help="Images per classifier call.")] = 256,
     labels: LabelsOption = Labels.dataset,
+    trust_model: TrustModelOption = False,
 ) -> None:
     """Evaluate a model: writes metrics.json, predictions.npz, confusion_matrix.png, reliability.png and
     wrong_examples.png, and prints per-class and headline metrics."""
@@ -53,7 +56,7 @@ def evaluate(
     from ferkit.inference.shipped import resolve_model
 
     result = evaluate_model(resolve_model(model), data, split=split, detector=detector.value, tta=tta,
-                            batch_size=batch_size, labels=labels.value)
+                            batch_size=batch_size, labels=labels.value, trust_model=trust_model)
     write_report(result, out)
     typer.echo(format_table(result.metrics))
     typer.echo(f"Reports written to {out.resolve()}")

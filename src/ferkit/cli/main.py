@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 from typer.models import CommandInfo
 
-from ferkit.errors import FerkitError
+from ferkit.errors import FerkitError, UntrustedModelError
 from ferkit.quiet import VERBOSE_VARIABLE, quiet_tensorflow_import
 
 QUIET_LOGGERS = ("tensorflow", "absl", "keras", "jax", "h5py")
@@ -154,6 +154,9 @@ def main() -> None:
     """Entry point: user mistakes end with one line on stderr and exit code 2, never a traceback."""
     try:
         app()
+    except UntrustedModelError as exc:
+        typer.echo(f"error: {exc} (--trust-model, if you trust its source)", err=True)
+        sys.exit(2)
     except FerkitError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

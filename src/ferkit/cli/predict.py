@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ferkit.cli.options import TrustModelOption
 from ferkit.errors import FerkitError
 from ferkit.faces.detectors import MIN_FACE
 
@@ -173,6 +174,7 @@ def predict(
     runtime: Annotated[str, typer.Option(
         help="Model runtime: auto (from the file), keras, onnx or litert (alias tflite).")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Images read and classified together.")] = 16,
+    trust_model: TrustModelOption = False,
 ) -> None:
     """Predict the emotion of every face; one JSON line per image (per sampled frame of a video)."""
     from tqdm import tqdm
@@ -202,7 +204,7 @@ def predict(
     if explain and runtime == "auto" and is_shipped_name(model):
         runtime = "keras"  # Grad-CAM reads the network's gradients: the shipped model's Keras source
     recognizer = EmotionRecognizer.load(model, detector=detector, runtime=runtime, min_face=min_face,
-                                        align=align)
+                                        align=align, trust_model=trust_model)
     if explain and not recognizer.can_explain:
         raise FerkitError(EXPLAIN_NEEDS_KERAS)
     run = Run(recognizer, out, explain, fps, every, smooth)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ferkit.cli.options import TrustModelOption
 from ferkit.errors import ConfigError, ModelFileError
 from ferkit.faces import MIN_FACE
 
@@ -53,6 +54,7 @@ def serve(
     workers_threads: Annotated[int, typer.Option(help="Threads that decode images and run inference.",
                                                  min=1)] = 2,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    trust_model: TrustModelOption = False,
 ) -> None:
     """Serve the REST API (POST /v1/predict, /healthz, /v1/model, /metrics, /docs) and the web page at /."""
     if max_body_mb <= 0:
@@ -78,7 +80,7 @@ def serve(
 
     settings = ServeSettings(model=model, detector=detector, min_face=min_face, runtime=runtime,
                              max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels,
-                             threads=workers_threads)
+                             threads=workers_threads, trust_model=trust_model)
     if not _is_loopback(host):
         typer.echo(f"warning: {host} exposes the service (no authentication) to the network", err=True)
     typer.echo(f"ferkit: serving on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops", err=True)

@@ -62,7 +62,8 @@ def correct_answers(result: EvaluationResult) -> np.ndarray:
 
 
 def compare_models(model_paths: list[str | Path], data_path: str | Path, split: str | None = None,
-                   tta: bool = False, detector: str = "none", labels: str = "dataset") -> Comparison:
+                   tta: bool = False, detector: str = "none", labels: str = "dataset",
+                   trust_model: bool = False) -> Comparison:
     """Score every model on one split and test each against the first.
 
     Args:
@@ -72,10 +73,12 @@ def compare_models(model_paths: list[str | Path], data_path: str | Path, split: 
         tta: score with test-time augmentation instead of single crop.
         detector: as for `ferkit evaluate`.
         labels: as for `ferkit evaluate` ("dataset" or "ferplus").
+        trust_model: allow TensorFlow SavedModel folders (see `ferkit.inference.classifier.load_classifier`).
     """
     if len(model_paths) < 2:
         raise DataError(f"compare needs at least two models, got {len(model_paths)}")
-    results = [evaluate_model(path, data_path, split=split, tta=tta, detector=detector, labels=labels)
+    results = [evaluate_model(path, data_path, split=split, tta=tta, detector=detector, labels=labels,
+                              trust_model=trust_model)
                for path in model_paths]
     baseline = results[0]
     split_name = baseline.metrics["protocol"]["split"]

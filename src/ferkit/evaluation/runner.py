@@ -64,7 +64,7 @@ def content_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def load_evaluation_classifier(model_path: str | Path):
+def load_evaluation_classifier(model_path: str | Path, trust_model: bool = False):
     """The model file (.keras, .h5, .onnx, .tflite, SavedModel) as the compiled classifier prediction uses.
 
     Evaluation calls its `raw_proba` (uncalibrated) and applies the stored temperature itself, after
@@ -72,7 +72,7 @@ def load_evaluation_classifier(model_path: str | Path):
     """
     from ferkit.inference.classifier import load_classifier
 
-    return load_classifier(model_path)
+    return load_classifier(model_path, trust_model=trust_model)
 
 
 def load_data_for(data_path: str | Path, metadata, for_detection: bool = False,
@@ -174,7 +174,7 @@ def _non_duplicate_report(data: LabeledData, split_name: str, indices: np.ndarra
 
 def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | None = None,
                    detector: str = "none", tta: bool = False, batch_size: int = 256,
-                   classifier=None, labels: str = "dataset") -> EvaluationResult:
+                   classifier=None, labels: str = "dataset", trust_model: bool = False) -> EvaluationResult:
     """Classify a dataset split with a model file and compute every reported metric.
 
     Args:
@@ -189,10 +189,11 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, split: str | N
             `raw_proba(uint8 NHWC) -> uncalibrated probabilities` and `metadata`.
         labels: "dataset" (the data's own labels) or "ferplus" (FER+ majority labels over FER+'s eight
             classes, for a model with those classes).
+        trust_model: allow a TensorFlow SavedModel folder (see `ferkit.inference.classifier.load_classifier`).
     """
     if batch_size < 1:
         raise DataError(f"batch_size must be at least 1, got {batch_size}")
-    classifier = classifier or load_evaluation_classifier(model_path)
+    classifier = classifier or load_evaluation_classifier(model_path, trust_model)
     metadata = classifier.metadata
     class_names = list(metadata.class_names)
     data = load_data_for(data_path, metadata, for_detection=detector != "none", labels=labels)

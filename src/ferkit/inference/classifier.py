@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from ferkit.errors import ModelFileError
+from ferkit.errors import ModelFileError, UntrustedModelError
 from ferkit.models.saving import ModelMetadata
 from ferkit.models.temperature import apply_temperature
 
@@ -148,7 +148,7 @@ def _runtime_module(runtime: str, path: Path):
 
 
 def load_classifier(path: str | Path, runtime: str = "auto", metadata: ModelMetadata | None = None,
-                    threads: int | None = None) -> Classifier:
+                    threads: int | None = None, trust_model: bool = False) -> Classifier:
     """Load a model file as a `Classifier`.
 
     Args:
@@ -156,6 +156,10 @@ def load_classifier(path: str | Path, runtime: str = "auto", metadata: ModelMeta
         runtime: "auto" (from the path) or the runtime the path must match.
         metadata: use this instead of the metadata stored with an exported file (while an export is checked).
         threads: intra-op threads of the ONNX and LiteRT runtimes (default: one per core, at most 4).
+        trust_model: allow a TensorFlow SavedModel folder. Loading one runs the TensorFlow operations it
+            contains, which can read and write files: a crafted SavedModel is a program, not data. `.keras`
+            files are loaded in Keras' safe mode (no Lambda layers, no code), ONNX and LiteRT files run only
+            their runtime's fixed operators, so they need no trust.
     """
     path = Path(path)
     runtime = RUNTIME_ALIASES.get(runtime, runtime)
@@ -166,4 +170,7 @@ def load_classifier(path: str | Path, runtime: str = "auto", metadata: ModelMeta
     implied = runtime_for(path)
     if runtime not in ("auto", implied):
         raise ModelFileError(f"{path} is a {implied} model; it cannot run with runtime={runtime!r}")
+    if implied == "saved_model" and not trust_model:
+        raise UntrustedModelError(f"{path} is a TensorFlow SavedModel, which runs its own operations (they can "
+                                  f"read and write files) when loaded; refused unless trust_model is set")
     return _runtime_module(implied, path).load(path, implied, metadata=metadata, threads=threads)

@@ -138,7 +138,7 @@ class EmotionRecognizer:
 
     @classmethod
     def load(cls, model: str | Path | None = DEFAULT_MODEL, detector: str = DEFAULT_DETECTOR,
-             runtime: str = "auto", min_face: int = MIN_FACE, align: bool = True):
+             runtime: str = "auto", min_face: int = MIN_FACE, align: bool = True, trust_model: bool = False):
         """Load a shipped model by name or a model file, and a face detector.
 
         Args:
@@ -149,8 +149,10 @@ class EmotionRecognizer:
                 name runs the shipped model's Keras source (Grad-CAM needs it; `ferkit[train]`).
             min_face: smallest face side, in pixels, to look for (larger is faster).
             align: warp faces upright by their landmarks (YuNet, MTCNN) before classifying.
+            trust_model: allow a TensorFlow SavedModel folder (see `load_classifier`).
         """
-        return cls(load_classifier(resolve_model(model, runtime), runtime), detector, min_face, align)
+        return cls(load_classifier(resolve_model(model, runtime), runtime, trust_model=trust_model), detector,
+                   min_face, align)
 
     @property
     def class_names(self) -> list[str]:

@@ -26,7 +26,8 @@ def build_recognizer(settings: ServeSettings):
     from ferkit.inference.faces import make_detector
     from ferkit.inference.shipped import resolve_model
 
-    classifier = load_classifier(resolve_model(settings.model, settings.runtime), settings.runtime)
+    classifier = load_classifier(resolve_model(settings.model, settings.runtime), settings.runtime,
+                                 trust_model=settings.trust_model)
     detector = make_detector(settings.detector, settings.min_face)
     return EmotionRecognizer(classifier, detector)
 

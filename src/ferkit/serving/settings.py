@@ -29,6 +29,7 @@ class ServeSettings:
             to this many of its bytes, so clients that send everything before reading still get the answer.
         max_image_side: larger images are decoded at a reduced size (boxes are still reported in the original
             pixels), which bounds the time and memory a huge but valid image costs.
+        trust_model: allow a TensorFlow SavedModel folder (see `ferkit.inference.classifier.load_classifier`).
     """
 
     model: str | Path | None = None
@@ -41,3 +42,4 @@ class ServeSettings:
     body_timeout: float = 30.0
     drain_max_bytes: int = 64 * MEGABYTE
     max_image_side: int = 4096
+    trust_model: bool = False
