@@ -15,16 +15,30 @@ from ferkit.files import atomic_path
 from ferkit.models.saving import ModelMetadata, save_model
 
 
+def _complete(row: dict) -> bool:
+    """A history row written in full: every column present, every value a number or empty (a kill can cut
+    the last row short)."""
+    if None in row or any(value is None for value in row.values()):
+        return False
+    try:
+        [float(value) for value in row.values() if value != ""]
+    except ValueError:
+        return False
+    return True
+
+
 def previous_epochs(history_csv: Path) -> list[dict[str, float]]:
-    """Rows of an existing history.csv (empty when there is none)."""
+    """Complete rows of an existing history.csv (empty when there is none)."""
     if not history_csv.is_file():
         return []
     with history_csv.open(newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+        return [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)
+                if _complete(row)]
 
 
 def trim_history(history_csv: Path, completed_epochs: int) -> None:
-    """Drop history rows of epochs the resume state does not cover (a kill between logging and backup).
+    """Drop history rows of epochs the resume state does not cover (a kill between logging and backup), and a
+    row cut short by a kill.
 
     BackupAndRestore resumes after the last epoch it backed up; a row CSVLogger wrote for a later epoch
     would otherwise appear twice once that epoch is trained again.
@@ -34,7 +48,7 @@ def trim_history(history_csv: Path, completed_epochs: int) -> None:
     with history_csv.open(newline="") as handle:
         reader = csv.DictReader(handle)
         header, rows = reader.fieldnames or [], list(reader)
-    kept = [row for row in rows if int(float(row["epoch"])) < completed_epochs]
+    kept = [row for row in rows if _complete(row) and int(float(row["epoch"])) < completed_epochs]
     if len(kept) == len(rows):
         return
     with atomic_path(history_csv) as tmp, tmp.open("w", newline="") as handle:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ def changed_keys(stored: dict[str, Any], requested: dict[str, Any]) -> str:
     return ", ".join(f"{key} {stored[key]!r} → {requested[key]!r}" for key in keys)
 
 
-def finish_run(out_dir: Path, model: keras.Model, fit: keras.callbacks.History, wall: float,
-               early_stopping: ResumableEarlyStopping, epoch_lines: EpochSummary, facts: dict[str, Any],
-               print_fn: Callable[[str], None]) -> dict[str, Any]:
-    """Plot the history, write summary.json (the run's headline numbers) and print them in one line.
+def write_summary(out_dir: Path, model: keras.Model, fit: keras.callbacks.History, wall: float,
+                  early_stopping: ResumableEarlyStopping, epoch_lines: EpochSummary,
+                  facts: dict[str, Any]) -> dict[str, Any]:
+    """Plot the history and write summary.json (the run's headline numbers); returns the summary.
 
     Args:
         facts: what the trainer knows about the run (architecture, image counts, model path, skipped images).
@@ -48,11 +47,13 @@ def finish_run(out_dir: Path, model: keras.Model, fit: keras.callbacks.History, 
         **{key: facts[key] for key in ("train_images", "validation_images", "model_path", "skipped_images")},
     }
     write_text(out_dir / "summary.json", json.dumps(summary, indent=2))
-    loss = f"{summary['best_val_loss']:.4f}" if summary["best_val_loss"] is not None else "n/a"
-    accuracy = f"{summary['best_val_accuracy']:.4f}" if summary["best_val_accuracy"] is not None else "n/a"
-    print_fn(
-        f"Trained {summary['architecture']} ({summary['parameters']:,} parameters): best epoch "
-        f"{summary['best_epoch']}, val_loss {loss}, val_accuracy {accuracy}, "
-        f"{summary['train_images_per_second']} img/s, {wall:.0f} s. Model saved to {facts['model_path']}."
-    )
     return summary
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """The run in one line: architecture, best epoch and its validation numbers, speed, where the model is."""
+    loss, accuracy = summary["best_val_loss"], summary["best_val_accuracy"]
+    return (f"Trained {summary['architecture']} ({summary['parameters']:,} parameters): best epoch "
+            f"{summary['best_epoch']}, val_loss {'n/a' if loss is None else f'{loss:.4f}'}, val_accuracy "
+            f"{'n/a' if accuracy is None else f'{accuracy:.4f}'}, {summary['train_images_per_second']} img/s, "
+            f"{summary['wall_seconds_this_attempt']:.0f} s. Model saved to {summary['model_path']}.")

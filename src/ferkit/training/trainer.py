@@ -44,7 +44,7 @@ from ferkit.training.distillation import (
     teacher_probabilities,
 )
 from ferkit.training.resume import ResumeBackup, ResumePoint, find_resume_point, restore
-from ferkit.training.summary import changed_keys, finish_run
+from ferkit.training.summary import changed_keys, summary_line, write_summary
 
 log = logging.getLogger("ferkit.train")
 
@@ -161,6 +161,9 @@ def train_or_load(config: Configuration, data: LabeledData, out_dir: str | Path,
     model_path = model_path_for(config, out_dir)
     if model_path.is_file() and not train_again:
         model, metadata = load_model(model_path)
+        if (out_dir / "backup").is_dir() and (strategy is None or strategy.is_chief):
+            # The model file is written last: this run finished and was stopped while tidying up.
+            shutil.rmtree(out_dir / "backup", ignore_errors=True)
         print_fn(f"Model loaded from {model_path}.")
         differences = changed_keys(metadata.config, config.to_dict())
         if differences:
@@ -345,14 +348,14 @@ def _train(run: RunContext) -> TrainResult:
         verbose=0,
     )
     wall = time.perf_counter() - start
-    save_model(model, run.model_path, metadata)
-    summary = finish_run(
+    summary = write_summary(
         run.out_dir, model, fit, wall,
         early_stopping=next(c for c in callbacks if isinstance(c, ResumableEarlyStopping)),
         epoch_lines=next(c for c in callbacks if isinstance(c, EpochSummary)),
         facts={"architecture": config.Architecture, "train_images": int(len(train_idx)),
                "validation_images": int(len(val_idx)), "model_path": str(run.model_path),
-               "skipped_images": len(data.skipped)},
-        print_fn=run.print_fn)
+               "skipped_images": len(data.skipped)})
+    save_model(model, run.model_path, metadata)  # last: a model file means the run folder is complete
     shutil.rmtree(run.backup_dir, ignore_errors=True)
+    run.print_fn(summary_line(summary))
     return TrainResult(model, metadata, run.model_path, trained=True, summary=summary)
