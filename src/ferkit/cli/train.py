@@ -51,6 +51,7 @@ def train(
         overrides.append(f"Architecture={model}")
     configuration = load_config(config, overrides)
     check_model_files(configuration)
+    echo(describe_config(config, overrides, configuration))
     dataset = load_data(data, image_size=configuration.ImageSize, color_mode=configuration.ColorMode,
                         validation_split=configuration.ValidationSplit, seed=configuration.Seed,
                         labels=configuration.Labels)
@@ -66,4 +67,17 @@ def train(
     with strategy.stop_on_peer_failure(lambda line: typer.echo(line, err=True)):
         result = train_or_load(configuration, dataset, out, train_again=train_again, print_fn=echo,
                                verbose=1 if strategy.num_processes == 1 else 0, strategy=strategy)
+    if result.config_differences:
+        echo("Run with --train-again to train it with the new values (or choose another --out).")
     echo(f"Run folder: {out.resolve()}" if result.trained else f"Model: {result.model_path}")
+
+
+def describe_config(path: Path | None, overrides: list[str], configuration) -> str:
+    """Which configuration the run uses, said before anything is read: the file or the spec's defaults."""
+    source = f"configuration {path}" if path is not None else (
+        "the specification's default configuration (--config configs/fervgg.yaml trains the stronger shipped "
+        "architecture)")
+    changes = f", with {' '.join(overrides)}" if overrides else ""
+    return (f"Architecture {configuration.Architecture} from {source}{changes}: {configuration.NoOfEpochs} "
+            f"epochs, batch {configuration.BatchSize}, learning rate {configuration.LearningRate:g}, images "
+            f"{configuration.ImageSize[0]}x{configuration.ImageSize[1]} {configuration.ColorMode}.")

@@ -15,6 +15,7 @@ import numpy as np
 
 from ferkit.evaluation.metrics import reliability_bins
 from ferkit.evaluation.runner import EvaluationResult
+from ferkit.evaluation.tta import SINGLE_CROP_PROTOCOL
 from ferkit.files import atomic_path
 
 matplotlib.use("Agg")
@@ -37,17 +38,31 @@ def _save_figure(figure, path: Path) -> None:
     plt.close(figure)
 
 
-def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path) -> None:
-    """Counts and row-normalised rates side by side (rows = true class)."""
+def confusion_title(metrics: dict) -> str:
+    """Which model, on which split, with what accuracy: what a confusion matrix shown on its own must say."""
+    protocol = metrics["protocol"]
+    model = Path(protocol["model_file"])
+    views = "single crop" if protocol["views"] == SINGLE_CROP_PROTOCOL else "TTA"
+    return (f"{model.parent.name}/{model.name} on {Path(protocol['data']).name} {protocol['split']} "
+            f"({metrics['n']} faces, {views}): accuracy {metrics['accuracy']:.2%}")
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path, title: str = "") -> None:
+    """Counts and row-normalised rates side by side (rows = true class), under `title`."""
+    _save_figure(confusion_figure(matrix, class_names, title), path)
+
+
+def confusion_figure(matrix: np.ndarray, class_names: list[str], title: str = ""):
+    """The confusion-matrix figure of `plot_confusion_matrix`."""
     matrix = np.asarray(matrix)
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = np.nan_to_num(matrix / matrix.sum(axis=1, keepdims=True))
     size = 1.0 + 0.55 * len(class_names)
     figure, axes = plt.subplots(1, 2, figsize=(2 * size + 2.5, size + 0.8))
-    for axis, values, title, fmt in ((axes[0], matrix, "Counts", "{:d}"),
+    for axis, values, panel, fmt in ((axes[0], matrix, "Counts", "{:d}"),
                                      (axes[1], rates, "Row-normalised (recall on the diagonal)", "{:.2f}")):
         image = axis.imshow(values, cmap="Blues", vmin=0)
-        axis.set_title(title)
+        axis.set_title(panel)
         axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
         axis.set_yticks(range(len(class_names)), class_names)
         axis.set_xlabel("predicted")
@@ -59,8 +74,10 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path
                 axis.text(column, row, fmt.format(value.item()), ha="center", va="center", fontsize=8,
                           color="white" if value > threshold else "black")
         figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+    if title:
+        figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    _save_figure(figure, path)
+    return figure
 
 
 def plot_reliability(probabilities: np.ndarray, labels: np.ndarray, ece: float | None, path: Path) -> None:
@@ -131,7 +148,7 @@ def write_report(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
         tmp, probabilities=result.probabilities, labels=result.labels, indices=result.indices,
         face_found=result.face_found, class_names=np.array(class_names)))
     plot_confusion_matrix(np.array(metrics["confusion_matrix"]), class_names,
-                          out_dir / "confusion_matrix.png")
+                          out_dir / "confusion_matrix.png", title=confusion_title(metrics))
     found = result.face_found
     plot_reliability(result.probabilities[found], result.labels[found], metrics["ece"],
                      out_dir / "reliability.png")

@@ -23,8 +23,8 @@ def best_epoch(rows: list[dict[str, float]]) -> int | None:
     return min(scored)[1] if scored else None
 
 
-def plot_history(rows: list[dict[str, float]], path: str | Path) -> Path:
-    """Plot train vs validation loss, accuracy and top-3 accuracy per epoch from history rows."""
+def history_figure(rows: list[dict[str, float]]):
+    """Train vs validation loss, accuracy and top-3 accuracy per epoch, the best epoch marked in each panel."""
     epochs = [int(row.get("epoch", i)) + 1 for i, row in enumerate(rows)]
     best = best_epoch(rows)
     figure, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 3.6))
@@ -37,10 +37,18 @@ def plot_history(rows: list[dict[str, float]], path: str | Path) -> Path:
             axis.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best})")
         axis.set_title(title)
         axis.set_xlabel("epoch")
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if epochs:  # at least one whole epoch wide, so a short run still gets whole-number ticks
+            axis.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
+    return figure
+
+
+def plot_history(rows: list[dict[str, float]], path: str | Path) -> Path:
+    """Write `history_figure(rows)` as a PNG."""
+    figure = history_figure(rows)
     with atomic_path(path) as tmp:
         figure.savefig(tmp, dpi=110, format="png")
     plt.close(figure)
