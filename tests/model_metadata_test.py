@@ -82,21 +82,32 @@ def test_three_class_names_for_a_seven_class_model_are_refused_on_load(good_mode
         load_model(broken)
 
 
-def test_a_metadata_bomb_is_refused_without_inflating_it(good_model, tmp_path):
-    # 1 GB of spaces compresses to about 1 MB; reading it whole took 3 GB of memory.
-    bomb = tmp_path / "bomb.keras"
-    with zipfile.ZipFile(good_model) as old, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as new:
+def bomb(source: Path, target: Path, entry_name: str, size: int) -> Path:
+    """A copy of `source` whose `entry_name` is `size` spaces (1 GB compresses to about 1 MB)."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
         for item in old.infolist():
-            if item.filename != METADATA_ENTRY:
+            if item.filename != entry_name:
                 new.writestr(item, old.read(item))
-        with new.open(METADATA_ENTRY, "w") as entry:
-            block = b" " * (1 << 24)
-            for _ in range(64):
+        with new.open(entry_name, "w", force_zip64=True) as entry:
+            block = b" " * min(size, 1 << 24)
+            for _ in range(size // len(block)):
                 entry.write(block)
-    assert bomb.stat().st_size < 5_000_000
+    return target
+
+
+@pytest.mark.parametrize(("entry", "size", "expected"), [
+    (METADATA_ENTRY, 1 << 30, "ferkit.json expands to 1073741824 bytes"),
+    ("config.json", 1 << 30, "config.json expands to 1073741824 bytes"),
+    (METADATA_ENTRY, 2 << 20, f"ferkit.json is larger than {MAX_METADATA_BYTES} bytes"),
+])
+def test_a_decompression_bomb_is_refused_without_inflating_it(good_model, tmp_path, entry, size, expected):
+    # Reading a 1 GB ferkit.json whole took 3 GB of memory.
+    crafted = bomb(good_model, tmp_path / "bomb.keras", entry, size)
+    assert crafted.stat().st_size < 5_000_000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with pytest.raises(ModelFileError, match=f"ferkit.json is larger than {MAX_METADATA_BYTES} bytes"):
-        read_metadata(bomb)
+    for read in (read_metadata, load_model):
+        with pytest.raises(ModelFileError, match=expected):
+            read(crafted)
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kb < 100_000
 

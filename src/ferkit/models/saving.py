@@ -25,6 +25,10 @@ MODEL_SUFFIXES = (".keras", ".h5")
 # ferkit's metadata is a few kB (the class names and the resolved configuration); anything far larger is not
 # ferkit's, and a compressed entry could otherwise expand to gigabytes in memory before it is refused.
 MAX_METADATA_BYTES = 1 << 20
+# Keras reads a .keras archive's entries whole; these bounds refuse a decompression bomb before it does (the
+# largest shipped network is a few MB of weights, its config.json tens of kB).
+MAX_KERAS_CONFIG_BYTES = 16 << 20
+MAX_KERAS_ARCHIVE_BYTES = 2 << 30
 
 
 class _MetadataSchema(BaseModel):
@@ -126,9 +130,25 @@ def _write_metadata(path: Path, metadata: ModelMetadata) -> None:
             archive.writestr(METADATA_ENTRY, metadata.to_json())
 
 
+def _check_archive_sizes(path: Path, archive: zipfile.ZipFile) -> None:
+    """Refuse a .keras archive whose entries would expand beyond what any ferkit model needs.
+
+    zipfile stops at each entry's declared size, so the declared sizes bound what reading can cost.
+    """
+    entries = archive.infolist()
+    for entry in entries:
+        if entry.filename.endswith(".json") and entry.file_size > MAX_KERAS_CONFIG_BYTES:
+            raise ModelFileError(f"{path}: {entry.filename} expands to {entry.file_size} bytes "
+                                 f"(limit {MAX_KERAS_CONFIG_BYTES})")
+    total = sum(entry.file_size for entry in entries)
+    if total > MAX_KERAS_ARCHIVE_BYTES:
+        raise ModelFileError(f"{path}: the archive expands to {total} bytes (limit {MAX_KERAS_ARCHIVE_BYTES})")
+
+
 def _read_zip_entry(path: Path, name: str) -> bytes | None:
     """An entry of a zip archive, read no further than MAX_METADATA_BYTES (None when there is no such entry)."""
     with zipfile.ZipFile(path) as archive:
+        _check_archive_sizes(path, archive)
         if name not in archive.namelist():
             return None
         with archive.open(name) as entry:
