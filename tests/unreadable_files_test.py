@@ -102,3 +102,17 @@ def test_train_skips_and_reports_the_unreadable_image(locked_dataset, tmp_path):
     assert "Skipped 1 unreadable images" in result.stdout
     assert f"{locked}: permission denied" in (out / "train.log").read_text()
     assert (out / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_an_unreadable_csv_or_class_folder_is_one_line(tmp_path):
+    csv_file = tmp_path / "fer.csv"
+    csv_file.write_text("emotion,pixels\n0," + " ".join(["1"] * 4) + "\n")
+    csv_file.chmod(0)
+    folder = write_image_folder(tmp_path / "data", per_class=2, size=16, seed=1)
+    folder.chmod(0)
+    for data in (csv_file, folder):
+        result = ferkit("train", "--data", data, "--out", tmp_path / "run")
+        _assert_no_traceback(result)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1] == f"error: {data}: permission denied (not readable)"

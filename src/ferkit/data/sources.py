@@ -294,14 +294,19 @@ def load_data(path: str | Path, image_size=(256, 256), color_mode: str = "graysc
     path = Path(path)
     if not path.exists():
         raise DataError(f"data not found: {path}")
-    if path.is_dir():
-        data = _load_folders(path, tuple(image_size), color_mode, validation_split, seed)
-    elif path.suffix.lower() == ".npz":
-        data = _load_npz(path, validation_split, seed)
-    elif path.suffix.lower() == ".csv":
-        data = _load_fer_csv(path, validation_split, seed)
-    else:
-        raise DataError(f"{path}: unsupported data format (use a folder, a FER-2013 .csv or an .npz)")
+    try:
+        if path.is_dir():
+            data = _load_folders(path, tuple(image_size), color_mode, validation_split, seed)
+        elif path.suffix.lower() == ".npz":
+            data = _load_npz(path, validation_split, seed)
+        elif path.suffix.lower() == ".csv":
+            data = _load_fer_csv(path, validation_split, seed)
+        else:
+            raise DataError(f"{path}: unsupported data format (use a folder, a FER-2013 .csv or an .npz)")
+    except PermissionError as exc:
+        raise DataError(f"{exc.filename or path}: permission denied (not readable)") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text CSV file (cannot decode it as UTF-8)") from None
     if len(data.labels) == 0:
         raise DataError(f"{path}: the dataset is empty")
     if labels == "ferplus":
