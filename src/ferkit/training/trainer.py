@@ -12,38 +12,22 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
-from sklearn.utils.class_weight import compute_class_weight
 
-from ferkit.config import Configuration, save_config
+from ferkit.config import Configuration
 from ferkit.data.pipeline import make_dataset, targets_for
 from ferkit.data.sources import LabeledData
 from ferkit.distributed.strategies import SingleProcess
 from ferkit.errors import ConfigError
-from ferkit.files import remove_stale_temporaries
 from ferkit.models import build_model
 from ferkit.models.saving import ModelMetadata, load_model, save_model
-from ferkit.training.callbacks import (
-    AtomicModelCheckpoint,
-    EpochSummary,
-    ResumableEarlyStopping,
-    epoch_learning_rate,
-    previous_epochs,
-    stopped_early,
-    trim_history,
-)
-from ferkit.training.distillation import (
-    distilled_targets,
-    load_initial_weights,
-    teacher_ensemble,
-    teacher_probabilities,
-)
-from ferkit.training.resume import ResumeBackup, ResumePoint, find_resume_point, restore
+from ferkit.training.callbacks import EpochSummary, ResumableEarlyStopping, previous_epochs, stopped_early
+from ferkit.training.distillation import load_initial_weights
+from ferkit.training.resume import restore
+from ferkit.training.run import RunContext, class_weights, prepare_run_folder, run_callbacks, training_targets
 from ferkit.training.summary import changed_keys, summary_line, write_summary
 
 log = logging.getLogger("ferkit.train")
@@ -59,41 +43,6 @@ class TrainResult:
     trained: bool
     summary: dict | None = None
     config_differences: str = ""
-
-
-@dataclass
-class RunContext:
-    """One training attempt: what is trained on what, where it is written, and how it reports.
-
-    Args:
-        out_dir: the run folder (a rank > 0 of a distributed run uses a private copy).
-        model_path: where the final model goes.
-        print_fn: receives the lines a user reads (the CLI echoes them).
-        verbose: 1 shows a progress bar per epoch on a terminal, 0 only the epoch lines.
-        strategy: how the run is spread over processes or devices.
-        extra_callbacks: appended to the run's callbacks (e.g. a hyper-parameter search's pruning callback).
-    """
-
-    config: Configuration
-    data: LabeledData
-    out_dir: Path
-    model_path: Path
-    print_fn: Callable[[str], None] = print
-    verbose: int = 1
-    strategy: SingleProcess = field(default_factory=SingleProcess)
-    extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()
-
-    @property
-    def backup_dir(self) -> Path:
-        return self.out_dir / "backup"
-
-    @property
-    def history_csv(self) -> Path:
-        return self.out_dir / "history.csv"
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out_dir / "checkpoint.keras"
 
 
 def make_optimizer(config: Configuration) -> keras.optimizers.Optimizer:
@@ -223,78 +172,9 @@ def _train_as_follower(run: RunContext) -> TrainResult:
     return result
 
 
-def _prepare_run_folder(run: RunContext) -> ResumePoint:
-    """Clear what a killed attempt left half-done and find where this attempt starts."""
-    for folder in (run.out_dir, run.backup_dir):
-        for stale in remove_stale_temporaries(folder, legacy_stems=("checkpoint", run.model_path.stem)):
-            log.info("removed %s, left by an interrupted save", stale)
-    if run.model_path.parent != run.out_dir:
-        remove_stale_temporaries(run.model_path.parent, legacy_stems=(run.model_path.stem,))
-    save_config(run.config, run.out_dir / "config.yaml")
-    point = find_resume_point(run.backup_dir, run.print_fn)
-    if point.epoch:
-        trim_history(run.history_csv, point.epoch)
-        run.print_fn(f"Resuming after epoch {point.epoch} (state in {run.backup_dir}).")
-    else:
-        run.history_csv.unlink(missing_ok=True)
-        run.checkpoint_path.unlink(missing_ok=True)
-    return point
-
-
-def _training_targets(run: RunContext, train_idx: np.ndarray):
-    """The training targets (one-hot, soft, or distilled) and the per-batch retarget function, if any."""
-    config, data = run.config, run.data
-    targets = targets_for(data, train_idx, config.SoftLabelWeight)
-    if not config.teacher_paths:
-        return targets, None
-    run.print_fn(f"Distilling from {', '.join(config.teacher_paths)} (TeacherWeight {config.TeacherWeight}"
-                 f"{', on the augmented faces' if config.TeacherSeesAugmented else ''}).")
-    if not config.TeacherSeesAugmented:
-        teachers = teacher_probabilities(config.teacher_paths, data, train_idx)
-        return distilled_targets(targets, teachers, config.TeacherWeight), None
-    if keras.backend.backend() != "tensorflow":
-        raise ConfigError(f"TeacherSeesAugmented=true runs the teachers inside tf.data, which needs the "
-                          f"TensorFlow backend (this is {keras.backend.backend()})")
-    ensemble = teacher_ensemble(config.teacher_paths, data)
-
-    def retarget(images, batch_targets):
-        return distilled_targets(batch_targets, ensemble(images), config.TeacherWeight)
-
-    return targets, retarget
-
-
-def _callbacks(run: RunContext, metadata: ModelMetadata, history: list[dict[str, float]],
-               images_per_epoch: int) -> list[keras.callbacks.Callback]:
-    """The spec's EarlyStopping and best-only ModelCheckpoint (both resumable), the history, the learning-rate
-    schedule, the epoch lines and the resume state."""
-    config = run.config
-    return [
-        ResumableEarlyStopping(history, run.checkpoint_path, monitor="val_loss", patience=config.Patience,
-                               restore_best_weights=True),
-        AtomicModelCheckpoint(
-            run.checkpoint_path, metadata, monitor="val_loss", save_best_only=True, save_weights_only=False,
-            best=min((row["val_loss"] for row in history if "val_loss" in row), default=None)),
-        keras.callbacks.CSVLogger(str(run.history_csv), append=True),
-        keras.callbacks.LearningRateScheduler(
-            epoch_learning_rate(config.LearningRate, config.NoOfEpochs, config.LRSchedule, config.WarmupEpochs)),
-        EpochSummary(images_per_epoch, config.NoOfEpochs, run.print_fn, progress_bar=run.verbose > 0,
-                     best=min((row["val_loss"] for row in history if "val_loss" in row), default=None)),
-        ResumeBackup(run.backup_dir),
-        *run.extra_callbacks,
-    ]
-
-
-def _class_weight(run: RunContext, train_idx: np.ndarray) -> dict[int, float] | None:
-    if not run.config.ClassWeights:
-        return None
-    labels = run.data.labels[train_idx]
-    weights = compute_class_weight("balanced", classes=np.arange(run.data.num_classes), y=labels)
-    return dict(enumerate(weights.tolist()))
-
-
 def _train(run: RunContext) -> TrainResult:
     config, data, strategy = run.config, run.data, run.strategy
-    point = _prepare_run_folder(run)
+    point = prepare_run_folder(run)
     history = previous_epochs(run.history_csv)
     for path, reason in data.skipped:
         log.warning("skipped unreadable image %s: %s", path, reason)
@@ -304,7 +184,7 @@ def _train(run: RunContext) -> TrainResult:
     train_idx, val_idx = data.split_indices("train"), data.split_indices("validation")
     steps_per_epoch = max(len(train_idx) // config.BatchSize, 1)
     keras.utils.set_random_seed(config.Seed)
-    train_targets, retarget = _training_targets(run, train_idx)
+    train_targets, retarget = training_targets(run, train_idx)
     training_ds = strategy.shard_training(
         make_dataset(data.images[train_idx], train_targets, config.BatchSize, training=True,
                      augment=config.Augment, seed=config.Seed, degrade=config.DegradeQuality,
@@ -332,7 +212,7 @@ def _train(run: RunContext) -> TrainResult:
     log.info("training %s (%d parameters) on %d images, validating on %d; resuming after epoch %d",
              config.Architecture, model.count_params(), len(train_idx), len(val_idx), point.epoch)
 
-    callbacks = _callbacks(run, metadata, history, steps_per_epoch * config.BatchSize)
+    callbacks = run_callbacks(run, metadata, history, steps_per_epoch * config.BatchSize)
     # A run killed after early stopping but before its model was saved has nothing left to train.
     last_epoch = point.epoch if stopped_early(history, "val_loss", config.Patience) else config.NoOfEpochs
     start = time.perf_counter()
@@ -344,7 +224,7 @@ def _train(run: RunContext) -> TrainResult:
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # the tf.data pipeline shuffles; Keras cannot shuffle a Dataset itself
         callbacks=callbacks,
-        class_weight=_class_weight(run, train_idx),
+        class_weight=class_weights(run, train_idx),
         verbose=0,
     )
     wall = time.perf_counter() - start
