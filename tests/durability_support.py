@@ -95,16 +95,25 @@ class Campaign:
     seconds: float = 0.0
 
 
+# Renames in a run: config.yaml, then per epoch up to five (checkpoint, the two previous-state copies, weights,
+# metadata), then history.png, summary.json and the model.
+COMMITS_PER_EPOCH, COMMITS_AROUND = 5, 4
+
+
 def kill_repeatedly(data: Path, out: Path, epochs: int, kills: int, seed: int,
-                    commits_per_run: int = 40, seconds_range: tuple[float, float] = (4.0, 12.0)) -> Campaign:
-    """Kill training `kills` times (two in three inside a save, the rest after a random delay), checking the run
-    folder after each kill, then let it finish."""
+                    seconds_range: tuple[float, float] = (4.0, 12.0)) -> Campaign:
+    """Kill training up to `kills` times (two in three inside a save, the rest after a random delay), checking
+    the run folder after each kill, then let it finish. Stops killing once a run has finished."""
     rng = random.Random(seed)
     campaign = Campaign()
     start = time.perf_counter()
     for _ in range(kills):
+        if (out / "model.keras").exists():
+            break
         if rng.random() < 2 / 3:
-            commit, moment = rng.randint(1, commits_per_run), rng.choice(["before", "after"])
+            remaining = epochs - len(history_epochs(out))
+            commit = rng.randint(1, COMMITS_AROUND + COMMITS_PER_EPOCH * max(remaining, 1))
+            moment = rng.choice(["before", "after"])
             code = run_train(data, out, epochs, kill_at_commit=commit, moment=moment)
             label = f"{moment} commit {commit}"
         else:
