@@ -95,9 +95,10 @@ class Campaign:
     seconds: float = 0.0
 
 
-# Renames in a run: config.yaml, then per epoch up to five (checkpoint, the two previous-state copies, weights,
-# metadata), then history.png, summary.json and the model.
-COMMITS_PER_EPOCH, COMMITS_AROUND = 5, 4
+# Renames in a run: config.yaml, then per epoch up to five (checkpoint when val_loss improves, the two
+# previous-state copies from the second epoch on, weights, metadata), then history.png, summary.json and the
+# model; four per epoch keeps most kills inside the run.
+COMMITS_PER_EPOCH, COMMITS_AROUND = 4, 4
 
 
 def kill_repeatedly(data: Path, out: Path, epochs: int, kills: int, seed: int,

@@ -15,12 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ferkit.errors import ConfigError
 from ferkit.files import write_text
+from ferkit.limits import MAX_IMAGE_SIDE
 
 PairOfInts = tuple[int, int]
-
-# Larger faces gain nothing (FER-2013 is 48 px, the spec's model 256 px) and a batch of them would exhaust
-# memory: 32 images of 100,000² pixels are 1.3 TB as float32.
-MAX_IMAGE_SIDE = 1024
 
 
 def _as_pair(value: Any) -> Any:

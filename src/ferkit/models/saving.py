@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ferkit.config.configuration import MAX_IMAGE_SIDE
 from ferkit.errors import ModelFileError
 from ferkit.files import atomic_path
+from ferkit.limits import MAX_IMAGE_SIDE
 
 METADATA_ENTRY = "ferkit.json"
 H5_ATTRIBUTE = "ferkit_metadata"
