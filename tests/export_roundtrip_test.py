@@ -76,11 +76,11 @@ def test_export_reproduces_the_keras_model(fmt, exports, tiny_model, astronaut_f
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
     model, metadata = load_model(tiny_model)
-    stored = load_classifier(path).metadata
+    stored = load_classifier(path, trust_model=True).metadata  # this test's own exports
     assert stored.class_names == metadata.class_names and stored.image_size == (48, 48)
     assert stored.temperature == 1.5 and stored.extra["export"]["format"] == fmt
 
-    runtime = load_classifier(path)
+    runtime = load_classifier(path, trust_model=True)
     faces, _ = astronaut_faces
     expected = keras_probabilities(model, faces)
     got = runtime.raw_proba(faces)
@@ -109,7 +109,7 @@ def test_runtimes_resize_other_face_sizes_like_the_model(fmt, exports, tiny_mode
     """A 120×100 crop goes through the exported runtime's resize and the Keras model's Resizing layer."""
     model, _ = load_model(tiny_model)
     _, large = astronaut_faces
-    got = load_classifier(exports[fmt][0]).raw_proba(large)
+    got = load_classifier(exports[fmt][0], trust_model=True).raw_proba(large)
     expected = keras_probabilities(model, large)
     np.testing.assert_allclose(got, expected, atol=2e-2)
     assert got.argmax(axis=1).tolist() == expected.argmax(axis=1).tolist()
@@ -164,8 +164,8 @@ def test_export_that_disagrees_fails_with_the_number_and_writes_nothing(tiny_mod
                                                                        monkeypatch):
     real_load_classifier = exporter_module.load_classifier
 
-    def off_by_a_bit(path, metadata=None):
-        runtime = real_load_classifier(path, metadata=metadata)
+    def off_by_a_bit(path, metadata=None, trust_model=False):
+        runtime = real_load_classifier(path, metadata=metadata, trust_model=trust_model)
         predict = runtime.raw_proba
         runtime.raw_proba = lambda faces: predict(faces) + 0.003
         return runtime

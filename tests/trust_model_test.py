@@ -6,10 +6,9 @@ import sys
 
 import pytest
 from inference_support import astronaut, encode
-from typer.main import get_command
 from typer.testing import CliRunner
 
-from ferkit.cli.main import app, main
+from ferkit.cli.main import app, load_command, main
 from ferkit.errors import ModelFileError, UntrustedModelError
 from ferkit.inference.classifier import load_classifier
 
@@ -51,7 +50,7 @@ def test_the_cli_refuses_it_in_one_line_naming_the_flag(command, crafted_saved_m
 
 @pytest.mark.parametrize("command", ["predict", "evaluate", "serve", "compare"])
 def test_help_explains_the_risk(command):
-    options = {opt: param for param in get_command(app).commands[command].params for opt in param.opts}
+    options = {opt: param for param in load_command(command).params for opt in param.opts}
     assert "can read and write files" in options["--trust-model"].help
     assert "safe mode" in options["--trust-model"].help
     assert "--trust-model" in CliRunner().invoke(app, [command, "--help"]).output
