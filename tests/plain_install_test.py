@@ -20,6 +20,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from plain_env import clean_environ, plain_env  # noqa: E402
 
+from ferkit.inference.shipped import SHIPPED_MODELS  # noqa: E402
+
 HEAVY = ("tensorflow", "tensorflow-cpu", "keras", "jax", "jaxlib", "torch", "scipy", "scikit-learn")
 
 
@@ -55,7 +57,8 @@ def test_the_plain_install_has_no_tensorflow_and_predicts_and_evaluates(env, pho
     installed = {package["name"].lower() for package in json.loads(listed)}
     assert "ferkit" in installed and not installed & set(HEAVY)
     weights = {path.name for path in env.glob("lib/python3*/site-packages/ferkit/weights/*")}
-    assert weights == {"fervgg.onnx", "fervgg.onnx.sha256"}, "the wheel ships the ONNX model, not its source"
+    shipped = {name for model in SHIPPED_MODELS.values() for name in (model.onnx_file, model.onnx_file + ".sha256")}
+    assert weights == shipped, "the wheel ships the ONNX models, not their sources"
 
     result = _ferkit(env, "predict", str(photo), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
