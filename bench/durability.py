@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from durability_support import (  # noqa: E402  (tests/durability_support.py: the harness the test uses)
+from support.durability import (  # noqa: E402  (tests/support/durability.py: the harness the test uses)
     final_weights,
     history_epochs,
     kill_repeatedly,

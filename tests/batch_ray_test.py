@@ -15,7 +15,7 @@ import pytest
 ray = pytest.importorskip("ray", reason="the Ray engine needs ray[data] (pip install 'ferkit[cluster]')")
 
 import pandas as pd  # noqa: E402
-from batch_support import assert_same_faces, read_errors, read_faces  # noqa: E402
+from support.batch import assert_same_faces, read_errors, read_faces  # noqa: E402
 
 from ferkit.batch import run  # noqa: E402
 

@@ -19,8 +19,8 @@ pa = pytest.importorskip("pyarrow", reason="ferkit batch needs pyarrow (ferkit[b
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-from batch_support import assert_same_faces, read_errors, read_faces  # noqa: E402
-from inference_support import FER_CLASSES, on_astronaut_face  # noqa: E402
+from support.batch import assert_same_faces, read_errors, read_faces  # noqa: E402
+from support.inference import FER_CLASSES, on_astronaut_face  # noqa: E402
 
 from ferkit.batch import Recognize, RecognizeFiles, list_inputs, run  # noqa: E402
 from ferkit.batch.inputs import BatchInputError  # noqa: E402

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from serving_support import (
+from support.serving import (
     FER_CLASSES,
     astronaut,
     chelsea,

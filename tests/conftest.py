@@ -50,8 +50,8 @@ def fer_npz(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def batch_collection(tmp_path_factory) -> tuple[Path, dict]:
-    """A small collection of photos, a video and corrupt files for the batch tests (batch_support)."""
-    from batch_support import write_collection
+    """A small collection of photos, a video and corrupt files for the batch tests (support.batch)."""
+    from support.batch import write_collection
 
     root = tmp_path_factory.mktemp("collection")
     return root, write_collection(root)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from distributed_support import epoch_lines, start, write_config, write_tiny_npz
+from support.distributed import epoch_lines, start, write_config, write_tiny_npz
 
 from ferkit.distributed.launcher import describe_exit, launch, likeliest_cause_first
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from distributed_support import write_config, write_tiny_npz
+from support.distributed import write_config, write_tiny_npz
 
 from ferkit.config import load_config
 from ferkit.data import load_data

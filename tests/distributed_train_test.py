@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from distributed_support import epoch_lines, start, write_config, write_tiny_npz
+from support.distributed import epoch_lines, start, write_config, write_tiny_npz
 
 from ferkit.config import load_config
 from ferkit.data import load_data

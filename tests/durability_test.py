@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from durability_support import final_weights, history_epochs, kill_repeatedly, run_train, stale_files
+from support.durability import final_weights, history_epochs, kill_repeatedly, run_train, stale_files
 
 from ferkit.data.synthetic import write_image_folder
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from inference_support import ASTRONAUT_FACE_CENTRE, HEAD, astronaut, chelsea, group_photo, on_astronaut_face
+from support.inference import ASTRONAUT_FACE_CENTRE, HEAD, astronaut, chelsea, group_photo, on_astronaut_face
 
 from ferkit.faces import LANDMARK_NAMES, make_detector
 from ferkit.faces import yunet as yunet_module

@@ -38,7 +38,7 @@ def test_temporaries_keep_the_suffix_keras_needs(tmp_path):
 
 
 def test_files_for_users_are_readable_by_others(tmp_path, usual_umask):
-    from inference_support import write_tiny_model
+    from support.inference import write_tiny_model
 
     from ferkit.inference.outputs import write_image
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from inference_support import astronaut, awkward_files, encode, on_astronaut_face
 from PIL import Image
+from support.inference import astronaut, awkward_files, encode, on_astronaut_face
 
 from ferkit.data.images import ImageDecodeError, decode_image
 from ferkit.faces.detectors import HaarDetector

@@ -3,7 +3,7 @@ training framing."""
 
 import numpy as np
 import pytest
-from inference_support import astronaut, chelsea, group_photo, on_astronaut_face
+from support.inference import astronaut, chelsea, group_photo, on_astronaut_face
 
 from ferkit.errors import FerkitError
 from ferkit.faces.boxes import FaceBox, detection_scale

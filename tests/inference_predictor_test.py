@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from inference_support import (
+from PIL import Image
+from support.inference import (
     FER_CLASSES,
     astronaut,
     chelsea,
@@ -15,7 +16,6 @@ from inference_support import (
     on_astronaut_face,
     write_tiny_model,
 )
-from PIL import Image
 
 from ferkit.errors import FerkitError, ModelFileError
 from ferkit.inference import EmotionRecognizer, Prediction, annotate, load_classifier
@@ -204,7 +204,7 @@ def test_explain_needs_a_keras_model(recognizer):
 
 def test_annotations_never_cover_a_neighbouring_face(recognizer):
     import cv2
-    from inference_support import group_photo
+    from support.inference import group_photo
 
     image, _ = group_photo(scales=(1.0, 0.8, 0.6, 0.45), size=(300, 640))  # faces side by side, little room
     faces = recognizer.predict(image)

@@ -7,7 +7,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from inference_support import FER_CLASSES, HEAD, astronaut, write_tiny_model, write_video
+from support.inference import FER_CLASSES, HEAD, astronaut, write_tiny_model, write_video
 
 from ferkit.inference import EmotionRecognizer
 from ferkit.inference.timeline import EmotionTimeline

@@ -119,7 +119,7 @@ def test_a_command_whose_extra_is_missing_says_which_one_in_one_line(monkeypatch
 @pytest.mark.slow
 def test_commands_that_load_tensorflow_print_no_banner_unless_verbose(photo, tmp_path):
     pytest.importorskip("tensorflow")
-    from inference_support import write_tiny_model
+    from support.inference import write_tiny_model
 
     model = write_tiny_model(tmp_path / "tiny.keras")
     command = [sys.executable, "-m", "ferkit.cli.main"]

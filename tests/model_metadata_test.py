@@ -9,7 +9,7 @@ from pathlib import Path
 
 import h5py
 import pytest
-from inference_support import FER_CLASSES, write_tiny_model
+from support.inference import FER_CLASSES, write_tiny_model
 
 from ferkit.errors import ModelFileError
 from ferkit.models.saving import (

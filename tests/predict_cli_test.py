@@ -4,7 +4,7 @@ import json
 import sys
 
 import pytest
-from inference_support import (
+from support.inference import (
     FER_CLASSES,
     astronaut,
     awkward_files,

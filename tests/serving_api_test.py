@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from serving_support import FER_CLASSES, astronaut, chelsea, encode, write_tiny_model
+from support.serving import FER_CLASSES, astronaut, chelsea, encode, write_tiny_model
 
 from ferkit.serving import ServeSettings, create_app
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from serving_support import astronaut, encode, write_tiny_model
+from support.serving import astronaut, encode, write_tiny_model
 
 from ferkit.data.images import decode_image
 from ferkit.serving import ServeSettings, create_app

@@ -14,7 +14,7 @@ import urllib.request
 import httpx
 import pytest
 import uvicorn
-from serving_support import astronaut, encode, free_port, write_tiny_model
+from support.serving import astronaut, encode, free_port, write_tiny_model
 
 from ferkit.serving import ServeSettings, create_app
 from ferkit.serving.server import server_options

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from inference_support import astronaut, encode
+from support.inference import astronaut, encode
 from typer.testing import CliRunner
 
 from ferkit.cli.main import app, load_command, main

@@ -7,7 +7,7 @@ import csv
 import optuna
 import pytest
 import yaml
-from distributed_support import write_config, write_tiny_npz
+from support.distributed import write_config, write_tiny_npz
 from typer.testing import CliRunner
 
 from ferkit.cli.main import app

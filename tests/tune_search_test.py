@@ -7,7 +7,7 @@ import csv
 import optuna
 import pytest
 import yaml
-from distributed_support import start, write_config, write_tiny_npz
+from support.distributed import start, write_config, write_tiny_npz
 
 from ferkit.config import load_config
 from ferkit.data import load_data

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from inference_support import astronaut, encode, write_tiny_model
+from support.inference import astronaut, encode, write_tiny_model
 
 from ferkit.data.synthetic import SYNTHETIC_CLASSES, write_image_folder
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
-from inference_support import astronaut, chelsea, group_photo, write_video
+
+from support.inference import astronaut, chelsea, group_photo, write_video
 
 
 def write_collection(root: Path, photos: int = 4) -> dict[str, list[Path]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 CONFIG = ["ImageSize=[48,48]", "NoOfFilters=4", "NoOfUDense1=16", "NoOfUDense2=16", "BatchSize=16",
           "LearningRate=0.003", "Patience=20"]
 RUNNER = """
