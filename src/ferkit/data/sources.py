@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import zipfile
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ import numpy as np
 
 from ferkit.data.ferplus import FERPLUS_COLUMNS, FERPLUS_TO_FERKIT, LABEL_CHOICES, ferplus_relabel
 from ferkit.data.images import IMAGE_SUFFIXES, ImageDecodeError, decode_image, to_color_mode
+from ferkit.data.npz import checked_npz_arrays, ferplus_votes_of, read_npz
 from ferkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -118,56 +117,8 @@ def _stratified_split(labels: np.ndarray, validation_split: float, seed: int):
     return splits, {"train": "train", "validation": "validation"}, False
 
 
-def _ferplus_votes(path: Path) -> np.ndarray:
-    """The `ferplus_votes` array of an npz dataset, or DataError saying FER+ labels need one."""
-    if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as arrays:
-            if "ferplus_votes" in arrays.files:
-                return arrays["ferplus_votes"]
-    raise DataError(f"{path}: FER+ labels need an .npz with a 'ferplus_votes' array (like fer2013.npz)")
-
-
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as arrays:
-            return {name: arrays[name] for name in arrays.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataError(f"{path}: cannot read npz ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
-
-
-def _checked_npz_arrays(path: Path, arrays: dict[str, np.ndarray]):
-    """images (N, H, W, C) uint8, labels (N,) int64, usage and votes or None; DataError naming any bad array."""
-    missing = [name for name in ("images", "labels") if name not in arrays]
-    if missing:
-        raise DataError(f"{path}: npz has no array {missing[0]!r} (needs 'images' and 'labels')")
-    images, labels = arrays["images"], arrays["labels"]
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3) or not np.issubdtype(images.dtype, np.number):
-        raise DataError(f"{path}: array 'images' has shape {arrays['images'].shape} and dtype "
-                        f"{images.dtype}; expected (N, H, W) or (N, H, W, 1 or 3) numbers")
-    if images.dtype != np.uint8 and not np.all((images >= 0) & (images <= 255)):
-        raise DataError(f"{path}: array 'images' holds values outside 0..255 (pixels must be 8-bit)")
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{path}: array 'labels' has shape {labels.shape} and dtype {labels.dtype}; "
-                        f"expected (N,) integers")
-    for name, expected in (("labels", 1), ("usage", 1), ("ferplus_votes", 2)):
-        if name in arrays and (arrays[name].ndim != expected or len(arrays[name]) != len(images)):
-            raise DataError(f"{path}: array {name!r} has shape {arrays[name].shape} but 'images' has "
-                            f"{len(images)} rows")
-    outside = labels[(labels < 0) | (labels >= len(FER2013_CLASSES))]
-    if outside.size:
-        raise DataError(f"{path}: array 'labels' holds {outside.size} values outside 0..{len(FER2013_CLASSES) - 1} "
-                        f"(e.g. {outside[0]}); FER-2013 numbers its classes {', '.join(FER2013_CLASSES)}")
-    votes = arrays.get("ferplus_votes")
-    if votes is not None and votes.shape[1] != len(FERPLUS_COLUMNS):
-        raise DataError(f"{path}: array 'ferplus_votes' has {votes.shape[1]} columns, expected "
-                        f"{len(FERPLUS_COLUMNS)} ({', '.join(FERPLUS_COLUMNS)})")
-    return images, labels.astype(np.int64), arrays.get("usage"), votes
-
-
 def _load_npz(path: Path, validation_split: float, seed: int) -> LabeledData:
-    images, labels, usage, votes = _checked_npz_arrays(path, _read_npz(path))
+    images, labels, usage, votes = checked_npz_arrays(path, read_npz(path), FER2013_CLASSES)
     soft = _ferplus_distribution(votes, labels) if votes is not None else None
     splits, roles, own = _fer_splits(usage, labels, validation_split, seed)
     return LabeledData(images.astype(np.uint8), labels, list(FER2013_CLASSES), splits, roles, str(path),
@@ -310,7 +261,7 @@ def load_data(path: str | Path, image_size=(256, 256), color_mode: str = "graysc
     if len(data.labels) == 0:
         raise DataError(f"{path}: the dataset is empty")
     if labels == "ferplus":
-        data = ferplus_relabel(data, _ferplus_votes(path))
+        data = ferplus_relabel(data, ferplus_votes_of(path))
     if color_mode == "rgb" and data.images.shape[-1] == 1:
         data.images = np.repeat(data.images, 3, axis=-1)
     elif color_mode == "grayscale" and data.images.shape[-1] == 3:
