@@ -16,6 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / "tools"
+TESTS = REPO / "tests"
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 FER2013 = SHARED_DATASETS / "fer2013" / "fer2013.npz"
 SFEW = SHARED_DATASETS / "sfew"
@@ -59,10 +60,11 @@ def peak_rss_mb() -> float:
     return _status_mb("self", "VmHWM")
 
 
-def tools_module(name: str):
-    """A module of tools/ (scripts, not a package), e.g. `plain_env`, which builds the plain install."""
-    if str(TOOLS) not in sys.path:
-        sys.path.insert(0, str(TOOLS))
+def repo_module(name: str, folder: Path = TOOLS):
+    """A module of a repository folder that is not a package: tools/ (e.g. `plain_env`, which builds the plain
+    install) or tests/ (e.g. `durability_support`, the harness a test shares with a benchmark)."""
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
     return importlib.import_module(name)
 
 

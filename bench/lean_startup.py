@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import FER2013, SHIPPED_MODEL, tools_module
+from common import FER2013, SHIPPED_MODEL, repo_module
 
-_plain_env = tools_module("plain_env")
+_plain_env = repo_module("plain_env")
 PYTHON, clean_environ, plain_env = _plain_env.PYTHON, _plain_env.clean_environ, _plain_env.plain_env
 
 

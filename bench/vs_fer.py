@@ -47,7 +47,7 @@ from common import (
     ensure_fer_venv,
     fer_classifier,
     peak_rss_mb,
-    tools_module,
+    repo_module,
 )
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -210,7 +210,7 @@ def run_worker(python: str, side: str, workdir: Path, repeats: int, model_file: 
 
 def lean_python() -> str:
     """The python of the plain install (`ferkit[serve]`, no TensorFlow) built from this checkout."""
-    return str(tools_module("plain_env").plain_env(("serve",)) / "bin" / "python")
+    return str(repo_module("plain_env").plain_env(("serve",)) / "bin" / "python")
 
 
 def export_variants(model: Path, workdir: Path) -> dict[str, Path]:
