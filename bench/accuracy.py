@@ -30,34 +30,20 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from common import FER2013, FER_ENV, FER_INPUT_SIZE, FER_VENV, REPO, SHIPPED_MODEL, fer_classifier, fer_python  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
-DEFAULT_MODELS = [REPO / "src" / "ferkit" / "weights" / "fervgg.keras",
-                  REPO / "runs" / "lenet" / "model.keras"]
+DEFAULT_MODELS = [SHIPPED_MODEL, REPO / "runs" / "lenet" / "model.keras"]
 SPLIT = "PrivateTest"
 LATENCY_CALLS = 200
 THROUGHPUT_BATCH = 256
 THROUGHPUT_ROUNDS = 8
 
 
-FER_VENV_PYTHON = REPO / "runs" / "fer-venv" / "bin" / "python"
-FER_SIZE = 64
-
-
 def fer_worker(images_path: Path, out_path: Path) -> None:
     """Run in an interpreter where `fer` imports (numpy, OpenCV and fer only, no ferkit): classify every
-    48×48 face in `images_path` with fer's default model and its own preprocessing, as
-    `FER.detect_emotions` does (resize to 64×64, scale to -1..1, `_classify_emotions`), and time it."""
-    import cv2
-    from fer.fer import FER
-
-    detector = FER()
-
-    def classify(gray: np.ndarray) -> np.ndarray:
-        faces = np.stack([cv2.resize(face, (FER_SIZE, FER_SIZE)) for face in gray]).astype("float32")
-        return np.asarray(detector._classify_emotions((faces / 255.0 - 0.5) * 2.0), dtype=np.float64)
-
+    48×48 face in `images_path` with fer's default model and its own preprocessing (`fer_classifier`),
+    and time it."""
+    _, classify = fer_classifier()
     images = np.load(images_path)["images"]
     probabilities = np.concatenate([classify(images[i:i + THROUGHPUT_BATCH])
                                     for i in range(0, len(images), THROUGHPUT_BATCH)])
@@ -81,22 +67,12 @@ class PrecomputedClassifier:
         return np.stack([self._answers[self._pixel_hash(face)] for face in faces])
 
 
-def fer_python(requested: str | None) -> str | None:
-    """An interpreter where `from fer.fer import FER` works: --fer-python, this one, or runs/fer-venv."""
-    candidates = [requested] if requested else [sys.executable, str(FER_VENV_PYTHON)]
-    for python in candidates:
-        if Path(python).is_file() and subprocess.run([python, "-c", "from fer.fer import FER"],
-                                                     capture_output=True).returncode == 0:
-            return python
-    return None
-
-
 def run_fer_worker(python: str, faces: np.ndarray, workdir: Path):
     """fer's probabilities for (N, 48, 48) uint8 `faces` and its speed, from `fer_worker` run in `python`."""
     images_path, out_path = workdir / "fer_faces.npz", workdir / "fer_probabilities.npz"
     np.savez(images_path, images=faces)
     subprocess.run([python, str(Path(__file__).resolve()), "--fer-worker", str(images_path), str(out_path)],
-                   check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+                   check=True, env={**os.environ, **FER_ENV})
     answers = np.load(out_path)
     return answers["probabilities"], json.loads(str(answers["speed"]))
 
@@ -111,7 +87,7 @@ def measure_fer(python: str, data: Path, workdir: Path) -> dict:
     private = arrays["images"][arrays["usage"] == SPLIT]
     views = np.concatenate([view[..., 0] for view in tta_views(private[..., None])])
     probabilities, speed = run_fer_worker(python, views, workdir)
-    metadata = ModelMetadata(class_names=list(FER2013_CLASSES), image_size=(FER_SIZE, FER_SIZE),
+    metadata = ModelMetadata(class_names=list(FER2013_CLASSES), image_size=(FER_INPUT_SIZE, FER_INPUT_SIZE),
                              architecture="fer mini-Xception (quantised TFLite, fer's default)")
     classifier = PrecomputedClassifier(views, probabilities, metadata)
     model_file = Path(subprocess.run([python, "-c", "import fer, pathlib; print(pathlib.Path(fer.__file__)"
@@ -195,7 +171,7 @@ def markdown_table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", type=Path, help="model files (default: shipped, lenet)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="fer2013.npz")
+    parser.add_argument("--data", type=Path, default=FER2013, help="fer2013.npz")
     parser.add_argument("--json", type=Path, help="also write the measured rows to this JSON file")
     parser.add_argument("--fer-python", help="a python where `fer` imports (default: this one, else "
                                              "runs/fer-venv/bin/python as bench/vs_fer.py builds it)")
@@ -222,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(measure(name, path, load_evaluation_classifier(path), args.data))
     python = fer_python(args.fer_python)
     if python is None:
-        print(f"fer package: skipped (not importable here, nor by {FER_VENV_PYTHON}; see --fer-python)")
+        print(f"fer package: skipped (not importable here, nor by {FER_VENV / 'bin' / 'python'}; see --fer-python)")
     else:
         print(f"measuring the fer package's model with {python} ...", file=sys.stderr)
         with tempfile.TemporaryDirectory() as workdir:

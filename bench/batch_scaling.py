@@ -24,10 +24,10 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import REPO, rss_mb
+
 CONFIGS = (("local", None), ("ray", 1), ("ray", 2))
 BACKGROUND_SIZE = (480, 360)
-PAGE = os.sysconf("SC_PAGE_SIZE")
 RAY_WORKER = "ray::MapWorker"
 
 
@@ -68,13 +68,6 @@ def _processes() -> dict[int, tuple[int, str]]:
     return found
 
 
-def _rss_mb(pid: int) -> float:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 2**20
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 class MemorySampler(threading.Thread):
     """Peak resident memory of a process tree: the driver, each Ray worker, and the whole tree."""
 
@@ -95,10 +88,10 @@ class MemorySampler(threading.Thread):
                 children = [pid for pid, (ppid, _) in processes.items() if ppid == parent]
                 tree += children
                 frontier += children
-            workers = [_rss_mb(pid) for pid in tree if processes[pid][1].startswith(RAY_WORKER)]
-            self.driver = max(self.driver, _rss_mb(self.root))
+            workers = [rss_mb(pid) for pid in tree if processes[pid][1].startswith(RAY_WORKER)]
+            self.driver = max(self.driver, rss_mb(self.root))
             self.worker = max([self.worker, *workers])
-            self.total = max(self.total, _rss_mb(self.root) + sum(_rss_mb(pid) for pid in tree))
+            self.total = max(self.total, rss_mb(self.root) + sum(rss_mb(pid) for pid in tree))
             if self.first_commit is None and self.manifest.is_file() and self.manifest.stat().st_size:
                 first = json.loads(self.manifest.read_text().splitlines()[0])
                 self.first_commit = (time.perf_counter(), len(first["files"]))
@@ -109,7 +102,7 @@ def measure(engine: str, workers: int | None, inputs: Path, out: Path) -> dict:
     """One `ferkit.batch.run` in a fresh process: wall seconds, files, faces and peak memory."""
     command = [sys.executable, __file__, "--one", engine, str(workers or 0), str(inputs), str(out)]
     start = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     sampler = MemorySampler(process.pid, out / "done.jsonl")
     sampler.start()

@@ -21,17 +21,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import TESTS, repo_module
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from support.durability import (  # noqa: E402  (tests/support/durability.py: the harness the test uses)
-    final_weights,
-    history_epochs,
-    kill_repeatedly,
-    run_train,
-    stale_files,
-)
+from ferkit.data.synthetic import write_image_folder
 
-from ferkit.data.synthetic import write_image_folder  # noqa: E402
+_support = repo_module("support.durability", TESTS)  # tests/support/durability.py: the harness the test uses
+final_weights, history_epochs, kill_repeatedly, run_train, stale_files = (
+    _support.final_weights, _support.history_epochs, _support.kill_repeatedly, _support.run_train,
+    _support.stale_files)
 
 
 def main() -> int:

@@ -28,9 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from common import FER2013, SFEW  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "datasets"
 SIZES = (32, 48, 64, 96, 128)
 ROLLS = (-30, -15, 0, 15, 30)
 SFEW_CLASSES = {"Angry": "angry", "Disgust": "disgust", "Fear": "fear", "Happy": "happy", "Sad": "sad",
@@ -153,8 +152,8 @@ def sfew(recognizers: dict, folder: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fer", type=Path, default=SHARED / "fer2013" / "fer2013.npz")
-    parser.add_argument("--sfew", type=Path, default=SHARED / "sfew" / "Val")
+    parser.add_argument("--fer", type=Path, default=FER2013)
+    parser.add_argument("--sfew", type=Path, default=SFEW / "Val")
     parser.add_argument("--n", type=int, default=300, help="FER-2013 faces pasted per size and roll")
     parser.add_argument("--detectors", default="yunet,haar", help="detectors timed in (a)")
     parser.add_argument("--only", default="abc", help="parts to run: any of a, b, c")

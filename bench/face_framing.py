@@ -31,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from common import FER2013  # noqa: E402
 
 from ferkit.faces import make_detector  # noqa: E402
 from ferkit.faces.boxes import LANDMARK_NAMES  # noqa: E402
@@ -122,7 +123,7 @@ def measure(images: np.ndarray, detector_name: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/datasets/fer2013/fer2013.npz")
+    parser.add_argument("--data", default=str(FER2013))
     parser.add_argument("--n", type=int, default=400, help="training images sampled")
     parser.add_argument("--detectors", nargs="+", default=["yunet", "haar", "mtcnn"])
     parser.add_argument("--seed", type=int, default=0)

@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from accuracy import DEFAULT_DATA  # noqa: E402  (bench/accuracy.py)
+from common import FER2013  # noqa: E402
 
 from ferkit.data.classes import class_positions  # noqa: E402
 from ferkit.data.ferplus import FERPLUS_CLASSES, FERPLUS_COLUMNS, FERPLUS_TO_FERKIT, ferplus_majority  # noqa: E402
@@ -48,7 +48,7 @@ def ferplus_paper_majority(votes: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=FER2013)
     parser.add_argument("--split", default="PrivateTest")
     args = parser.parse_args()
     if not args.data.is_file():

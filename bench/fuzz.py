@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import fuzz_inputs as inputs  # noqa: E402
+from common import free_port, rss_mb  # noqa: E402
 
 COUNTS = {"api_http": 5600, "api_raw": 1500, "cli_images": 2500, "cli_npz": 150, "cli_csv": 150,
           "cli_models": 100, "cli_configs": 50}
@@ -169,20 +169,11 @@ def serve_for_fuzzing(model: str, port: int) -> None:
                 access_log=False, **server_options(header_timeout=SHORT_TIMEOUT))
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def run_api(counts: dict, rng: np.random.Generator, seeds: list[bytes], workdir: Path) -> tuple[list[Tally], dict]:
     import httpx
 
     model = write_tiny_model(workdir / "tiny.keras")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log_path = workdir / "server.log"
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(model), str(port)],
                               stdout=log_path.open("w"), stderr=subprocess.STDOUT)

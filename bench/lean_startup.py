@@ -27,13 +27,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import FER2013, SHIPPED_MODEL, repo_module
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-from plain_env import PYTHON, clean_environ, plain_env  # noqa: E402
-
-FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
-KERAS_MODEL = ROOT / "src" / "ferkit" / "weights" / "fervgg.keras"
+_plain_env = repo_module("plain_env")
+PYTHON, clean_environ, plain_env = _plain_env.PYTHON, _plain_env.clean_environ, _plain_env.plain_env
 
 
 def folder_mb(path: Path) -> float:
@@ -68,7 +65,7 @@ def cold_predict(label: str, command: list[str], env: dict[str, str], photo: Pat
 
 
 def extra(label: str) -> list[str]:
-    return ["--model", str(KERAS_MODEL)] if label.startswith("keras") else []
+    return ["--model", str(SHIPPED_MODEL)] if label.startswith("keras") else []
 
 
 def parity(faces: int, photo: Path, fer2013: Path) -> list[str]:
@@ -77,7 +74,7 @@ def parity(faces: int, photo: Path, fer2013: Path) -> list[str]:
 
     lines = []
     onnx = EmotionRecognizer.load()
-    keras = EmotionRecognizer.load(KERAS_MODEL)
+    keras = EmotionRecognizer.load(SHIPPED_MODEL)
     (face_onnx,), (face_keras,) = onnx.predict(photo), keras.predict(photo)
     diff = max(abs(face_onnx.probabilities[n] - face_keras.probabilities[n]) for n in onnx.class_names)
     lines.append(f"astronaut: ONNX {face_onnx.emotion} {face_onnx.confidence:.4f}, Keras {face_keras.emotion} "
@@ -90,7 +87,7 @@ def parity(faces: int, photo: Path, fer2013: Path) -> list[str]:
     rows = data.split_indices("PrivateTest")[:faces]
     images = data.images[rows]
     p_onnx = load_classifier(resolve_model(None)).predict_proba(images)
-    p_keras = load_classifier(KERAS_MODEL).predict_proba(images)
+    p_keras = load_classifier(SHIPPED_MODEL).predict_proba(images)
     agree = float(np.mean(p_onnx.argmax(axis=1) == p_keras.argmax(axis=1)))
     lines.append(f"FER-2013 PrivateTest first {len(rows)} faces: max |Δp| {np.abs(p_onnx - p_keras).max():.2e}, "
                  f"same label {agree:.2%}, top-1 ONNX {np.mean(p_onnx.argmax(1) == data.labels[rows]):.2%} / "

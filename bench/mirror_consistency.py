@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from accuracy import DEFAULT_DATA  # noqa: E402  (bench/accuracy.py)
+from common import FER2013  # noqa: E402
 
 from ferkit.data import load_data  # noqa: E402
 from ferkit.evaluation.runner import load_evaluation_classifier, predict_in_batches  # noqa: E402
@@ -27,7 +27,7 @@ from ferkit.inference.shipped import shipped_model_path  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="model files (default: the shipped model)")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 (.npz or .csv)")
+    parser.add_argument("--data", default=str(FER2013), help="FER-2013 (.npz or .csv)")
     parser.add_argument("--split", default="PublicTest")
     args = parser.parse_args()
     if not Path(args.data).exists():

@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from common import REPO  # noqa: E402
 
 from ferkit.inference import EmotionRecognizer  # noqa: E402
 from ferkit.inference.tf_runtimes import BATCH_BUCKETS, KerasClassifier  # noqa: E402
@@ -40,7 +41,7 @@ def untrained_default(folder: Path) -> Path:
     from ferkit.models import build_model
     from ferkit.models.saving import ModelMetadata, save_model
 
-    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "fervgg.yaml", ["NoOfClasses=7"])
+    config = load_config(REPO / "configs" / "fervgg.yaml", ["NoOfClasses=7"])
     metadata = ModelMetadata(class_names=list(FER2013_CLASSES), image_size=tuple(config.ImageSize),
                              color_mode=config.ColorMode, architecture=config.Architecture,
                              config=config.to_dict())

@@ -26,9 +26,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from accuracy import DEFAULT_DATA, REPO, fer_python, run_fer_worker  # noqa: E402  (bench/accuracy.py)
+from accuracy import run_fer_worker  # noqa: E402  (bench/accuracy.py)
+from common import FER2013, SHIPPED_MODEL, fer_python  # noqa: E402
 
-DEFAULT_MODELS = [REPO / "src" / "ferkit" / "weights" / "fervgg.keras"]
+DEFAULT_MODELS = [SHIPPED_MODEL]
 BATCH = 256
 SEED = 0
 
@@ -120,7 +121,7 @@ def score_fer(python: str, views: dict[str, np.ndarray], labels: np.ndarray) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path, default=DEFAULT_MODELS)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=FER2013)
     parser.add_argument("--split", default="PublicTest")
     parser.add_argument("--json", type=Path, help="also write the table here")
     parser.add_argument("--fer-python", help="an interpreter where the fer package imports (default: this one "

@@ -19,7 +19,6 @@ import asyncio
 import io
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,10 +28,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from common import SHIPPED_MODEL, free_port, rss_mb
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_MODEL = ROOT / "src" / "ferkit" / "weights" / "fervgg.keras"
 SMOKE_MODEL = Path("/tmp/fv_smoke/model.keras")
 
 
@@ -45,19 +43,6 @@ def one_face_photo() -> bytes:
     buffer = io.BytesIO()
     canvas.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def cpu_seconds(pid: int) -> float:

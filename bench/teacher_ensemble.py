@@ -18,7 +18,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from accuracy import DEFAULT_DATA  # noqa: E402  (bench/accuracy.py)
+from common import FER2013  # noqa: E402
 
 from ferkit.data import load_data  # noqa: E402
 from ferkit.training.distillation import teacher_probabilities  # noqa: E402
@@ -27,7 +27,7 @@ from ferkit.training.distillation import teacher_probabilities  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="model files; the ensemble is their mean")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="FER-2013 (.npz or .csv)")
+    parser.add_argument("--data", default=str(FER2013), help="FER-2013 (.npz or .csv)")
     parser.add_argument("--split", default="PublicTest", help="where to measure (not PrivateTest)")
     parser.add_argument("--every-subset", action="store_true", help="also print each subset's accuracy")
     args = parser.parse_args()

@@ -16,11 +16,11 @@ import platform
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from common import FER2013  # noqa: E402
 
 from ferkit.config import load_config  # noqa: E402
 from ferkit.data import load_data  # noqa: E402
@@ -29,7 +29,6 @@ from ferkit.data.synthetic import make_faces  # noqa: E402
 from ferkit.models import build_model  # noqa: E402
 from ferkit.training import compile_model  # noqa: E402
 
-FER = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fer2013" / "fer2013.npz"
 CASES = [
     ("lenet (spec) 256x256", "configs/lenet.yaml", []),
     ("lenet (spec) 48x48", "configs/lenet.yaml", ["ImageSize=[48,48]"]),
@@ -40,8 +39,8 @@ CASES = [
 
 
 def images_and_targets():
-    if FER.is_file():
-        data = load_data(FER)
+    if FER2013.is_file():
+        data = load_data(FER2013)
         train = data.split_indices("train")
         return data.images[train], targets_for(data, train), "FER-2013 Training"
     images, labels = make_faces(500, size=48, classes=("angry", "happy", "sad", "surprise"), seed=0)

@@ -19,15 +19,9 @@ import resource
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "src" / "ferkit" / "weights" / "fervgg.keras"
+from common import REPO, SHIPPED_MODEL, rss_mb
+
 SIZE = (640, 480)
-
-
-def rss_mb() -> float:
-    """Current resident memory of this process."""
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def make_video(path: Path, seconds: float, fps: int) -> Path:
@@ -56,8 +50,8 @@ def make_video(path: Path, seconds: float, fps: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="model file or export")
-    parser.add_argument("--video", type=Path, default=ROOT / "runs" / "video_bench" / "astronaut_60s.mp4")
+    parser.add_argument("--model", type=Path, default=SHIPPED_MODEL, help="model file or export")
+    parser.add_argument("--video", type=Path, default=REPO / "runs" / "video_bench" / "astronaut_60s.mp4")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--batch-frames", type=int, default=16, help="frames per recognizer call")

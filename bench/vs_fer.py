@@ -38,22 +38,20 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "src" / "ferkit" / "weights" / "fervgg.keras"
-FER2013 = ROOT.parent / "shared" / "datasets" / "fer2013" / "fer2013.npz"
-FER_REQUIREMENTS = ["fer==25.10.3"]
-FER_IMAGE_PATH_DEPENDENCIES = ["tensorflow-cpu==2.21.0", "opencv-contrib-python-headless>=4.10,<5",
-                               "pillow>=10", "requests>=2", "setuptools<81", "numpy>=1.26"]
+from common import (
+    FER2013,
+    FER_ENV,
+    FER_VENV,
+    REPO,
+    SHIPPED_MODEL,
+    ensure_fer_venv,
+    fer_classifier,
+    peak_rss_mb,
+    repo_module,
+)
+
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 WARMUP_PHOTOS = 3
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (VmHWM; unlike ru_maxrss it does not start from the parent's
-    peak at fork)."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -153,23 +151,15 @@ def time_crops(classify, images, labels, class_names: list[str], batch: int = 25
 def fer_worker(args) -> dict:
     """Run inside fer's virtualenv: fer's defaults (Haar, quantised TFLite mini-Xception)."""
     started = time.perf_counter()
-    import cv2
     import numpy as np
-    from fer.fer import FER
 
-    detector = FER()
+    detector, classify = fer_classifier()
     result = {"side": "fer", "load_s": time.perf_counter() - started}
     photos = json.loads(Path(args.workdir, "photos.json").read_text())
     result.update(time_photos(lambda path: len(detector.detect_emotions(path)), photos, args.repeats))
     crops = Path(args.workdir, "crops.npz")
     if crops.is_file():
         arrays = np.load(crops)
-
-        def classify(gray):
-            # fer's own preprocessing and classifier call, as in FER.detect_emotions
-            faces = np.stack([cv2.resize(face, (64, 64)) for face in gray]).astype("float32")
-            return np.asarray(detector._classify_emotions((faces / 255.0 - 0.5) * 2.0))
-
         result["crops"] = time_crops(classify, arrays["images"], arrays["labels"], FER_CLASSES)
     result["peak_rss_mb"] = peak_rss_mb()
     return result
@@ -203,21 +193,6 @@ def ferkit_worker(args) -> dict:
 
 # --------------------------------------------------------------------------------------------- driver
 
-def ensure_fer_venv(venv: Path) -> Path:
-    """The python of a virtualenv where `from fer.fer import FER` works, built on first use."""
-    python = venv / "bin" / "python"
-    check = [str(python), "-c", "from fer.fer import FER"]
-    if python.is_file() and subprocess.run(check, capture_output=True).returncode == 0:
-        return python
-    print(f"Building fer's virtualenv in {venv} (one time) ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, *FER_IMAGE_PATH_DEPENDENCIES], check=True)
-    subprocess.run([*pip, "--no-deps", *FER_REQUIREMENTS], check=True)
-    subprocess.run(check, check=True)
-    return python
-
-
 def run_worker(python: str, side: str, workdir: Path, repeats: int, model_file: Path | None = None,
                label: str = "", min_face: int | None = None, detector: str = "yunet") -> dict:
     command = [python, str(Path(__file__).resolve()), "--worker", side, "--workdir", str(workdir),
@@ -226,7 +201,7 @@ def run_worker(python: str, side: str, workdir: Path, repeats: int, model_file: 
         command += ["--model-file", str(model_file), "--label", label]
     if min_face is not None:
         command += ["--min-face", str(min_face)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, **FER_ENV}
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
     if done.returncode != 0:
         raise SystemExit(f"{side} worker failed:\n{done.stderr[-3000:]}")
@@ -235,10 +210,7 @@ def run_worker(python: str, side: str, workdir: Path, repeats: int, model_file: 
 
 def lean_python() -> str:
     """The python of the plain install (`ferkit[serve]`, no TensorFlow) built from this checkout."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from plain_env import plain_env
-
-    return str(plain_env(("serve",)) / "bin" / "python")
+    return str(repo_module("plain_env").plain_env(("serve",)) / "bin" / "python")
 
 
 def export_variants(model: Path, workdir: Path) -> dict[str, Path]:
@@ -299,10 +271,10 @@ def ratios(fer: dict, ferkit: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ferkit model file (.keras)")
-    parser.add_argument("--fer-venv", type=Path, default=ROOT / "runs" / "fer-venv")
+    parser.add_argument("--model", type=Path, default=SHIPPED_MODEL, help="ferkit model file (.keras)")
+    parser.add_argument("--fer-venv", type=Path, default=FER_VENV)
     parser.add_argument("--fer-python", help="an existing python with fer installed (skips the venv)")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "vs_fer")
+    parser.add_argument("--workdir", type=Path, default=REPO / "runs" / "vs_fer")
     parser.add_argument("--photos", type=int, default=20, help="distinct 640×480 photos")
     parser.add_argument("--repeats", type=int, default=2, help="timed passes over the photos per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each side")

@@ -20,7 +20,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def load_bench_module(name: str):
-    """A module of bench/ (not a package), imported by path."""
+    """A module of bench/ (not a package), imported by path with bench/ on sys.path, as when run as a script."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up there
