@@ -156,7 +156,7 @@ def test_recognize_step_for_user_datasets_gives_the_same_rows_as_the_file_step(b
 
 def test_ray_engine_without_ray_installed_says_what_to_install(batch_collection, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
-    with pytest.raises(FerkitError, match=r"--engine ray needs Ray: pip install 'ferkit\[cluster\]'"):
+    with pytest.raises(FerkitError, match=r"engine='ray' needs Ray: pip install 'ferkit\[cluster\]'"):
         run([batch_collection[0]], tmp_path / "out", engine="ray")
     assert not (tmp_path / "out").exists()
 
@@ -169,10 +169,10 @@ def _cli(*args: str) -> subprocess.Popen:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["{tmp}/nothing-here", "--out", "{tmp}/o"], "{tmp}/nothing-here: no such file, folder or pattern"),
-    (["{root}", "--out", "{tmp}/o", "--workers", "2"], "--address and --workers need --engine ray"),
-    (["{root}", "--out", "{tmp}/o", "--engine", "spark"], "--engine 'spark' is not one of local, ray"),
-    (["{root}", "--out", "{tmp}/o", "--fps", "0"], "--fps must be positive, got 0.0"),
-    (["{root}", "--out", "{tmp}/o", "--detector", "yolo"], "--detector 'yolo' is not one of"),
+    (["{root}", "--out", "{tmp}/o", "--workers", "2"], "address and workers need engine='ray'"),
+    (["{root}", "--out", "{tmp}/o", "--engine", "spark"], "engine='spark' is not one of local, ray"),
+    (["{root}", "--out", "{tmp}/o", "--fps", "0"], "fps must be positive, got 0.0"),
+    (["{root}", "--out", "{tmp}/o", "--detector", "yolo"], "detector='yolo' is not one of"),
     (["{root}", "--out", "{tmp}/o", "--model", "{tmp}/damaged.keras"], "cannot read model file {tmp}/damaged.keras"),
 ])
 def test_cli_user_mistakes_are_one_line_errors(batch_collection, tmp_path, monkeypatch, capsys, args, message):

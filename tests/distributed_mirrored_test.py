@@ -34,5 +34,5 @@ def test_strategy_choice():
     assert type(strategy_for()) is SingleProcess
     with pytest.raises(DistributedError, match="use one of data-parallel, mirrored"):
         strategy_for("horovod")
-    with pytest.raises(DistributedError, match="cannot be combined with --distribution mirrored"):
+    with pytest.raises(DistributedError, match="cannot be combined with distribution='mirrored'"):
         strategy_for("mirrored", distributed=True)

@@ -89,7 +89,7 @@ def test_process_group_comes_from_flags_or_environment():
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    ({}, "--coordinator"),
+    ({}, "needs coordinator"),
     ({"coordinator": "nohost", "num_processes": 2, "process_id": 0}, "HOST:PORT"),
     ({"coordinator": "h:70000", "num_processes": 2, "process_id": 0}, "HOST:PORT"),
     ({"coordinator": "h:1", "num_processes": 2, "process_id": 2}, "outside 0..1"),

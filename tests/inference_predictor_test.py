@@ -198,7 +198,7 @@ def test_explain_needs_a_keras_model(recognizer):
     assert recognizer.can_explain and not exported.can_explain
     faces = exported.predict(astronaut())
     assert len(faces) == 1 and on_astronaut_face(faces[0].box)
-    with pytest.raises(FerkitError, match="--explain needs a Keras model file"):
+    with pytest.raises(FerkitError, match=r"explain\(\) needs a Keras model file"):
         exported.explain(faces)
 
 

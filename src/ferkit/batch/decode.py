@@ -26,9 +26,9 @@ class Frame:
 
 
 def check_fps(fps: float | None) -> None:
-    """Reject a non-positive --fps before any work starts."""
+    """Reject a non-positive `fps` before any work starts."""
     if fps is not None and not fps > 0:
-        raise VideoError(f"--fps must be positive, got {fps}")
+        raise VideoError(f"fps must be positive, got {fps}")
 
 
 def video_frames(path: str, fps: float | None) -> Iterator[Frame]:

@@ -17,7 +17,7 @@ from ferkit.errors import FerkitError
 
 ENGINES = ("local", "ray")
 MAX_BLOCKS = 20_000
-RAY_NEEDS_EXTRA = "--engine ray needs Ray: pip install 'ferkit[cluster]'"
+RAY_NEEDS_EXTRA = "engine='ray' needs Ray: pip install 'ferkit[cluster]'"
 
 
 @dataclass(frozen=True)

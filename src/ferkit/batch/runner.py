@@ -91,22 +91,22 @@ class _Buffer:
 def _check(engine: str, address: str | None, workers: int | None, batch_size: int, fps: float | None,
            model: str | Path | None, detector: str | None, commit_every: int) -> None:
     if engine not in ENGINES:
-        raise FerkitError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+        raise FerkitError(f"engine={engine!r} is not one of {', '.join(ENGINES)}")
     if engine == "ray" and importlib.util.find_spec("ray") is None:
         raise FerkitError(RAY_NEEDS_EXTRA)
     if engine == "local" and (address is not None or workers is not None):
-        raise FerkitError("--address and --workers need --engine ray (the local engine is this one process)")
+        raise FerkitError("address and workers need engine='ray' (the local engine is this one process)")
     if workers is not None and workers < 1:
-        raise FerkitError(f"--workers must be at least 1, got {workers}")
+        raise FerkitError(f"workers must be at least 1, got {workers}")
     if batch_size < 1:
-        raise FerkitError(f"--batch-size must be at least 1, got {batch_size}")
+        raise FerkitError(f"batch_size must be at least 1, got {batch_size}")
     if commit_every < 1:
-        raise FerkitError(f"--commit-every must be at least 1, got {commit_every}")
+        raise FerkitError(f"commit_every must be at least 1, got {commit_every}")
     check_fps(fps)
     if detector is not None and detector not in DETECTORS:
-        raise FerkitError(f"--detector {detector!r} is not one of {', '.join(DETECTORS)}")
+        raise FerkitError(f"detector={detector!r} is not one of {', '.join(DETECTORS)}")
     if model is not None and not Path(model).exists():
-        raise FerkitError(f"--model {model}: no such file")
+        raise FerkitError(f"model={str(model)!r}: no such file")
     if engine == "ray" and model is not None:
         load_recognizer(str(model), detector)  # a damaged file fails here in one line, not in every worker
 

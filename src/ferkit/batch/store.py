@@ -66,7 +66,7 @@ class ResultStore:
     def __init__(self, out: str | Path, settings: dict[str, Any]):
         self.out = Path(out)
         if self.out.exists() and not self.out.is_dir():
-            raise OutputFolderError(f"--out {self.out} is a file, not a folder")
+            raise OutputFolderError(f"out={str(self.out)!r} is a file, not a folder")
         self._created = not self.out.exists()
         for table in TABLES:
             (self.out / table).mkdir(parents=True, exist_ok=True)
@@ -93,7 +93,7 @@ class ResultStore:
                 what = ", ".join(f"{key} {old!r} → {new!r}" for key, (old, new) in changed.items())
                 self.close()
                 raise OutputFolderError(f"{self.out} holds results made with other settings ({what}); "
-                                        "use another --out or the same settings")
+                                        "use another output folder or the same settings")
         else:
             tmp = path.with_name(f".{SETTINGS}.tmp")
             tmp.write_text(json.dumps(settings, indent=2) + "\n")

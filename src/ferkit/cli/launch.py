@@ -24,7 +24,14 @@ def launch(
     and the launcher exits non-zero; running the same command again resumes training.
     """
     from ferkit.distributed.launcher import launch as run
+    from ferkit.distributed.process_group import DistributedError, check_coordinator
 
+    if nproc < 1:
+        raise DistributedError(f"--nproc {nproc}: needs at least 1 process")
+    if not ctx.args:
+        raise DistributedError("no command to launch; give it after --: ferkit launch --nproc 2 -- train ...")
+    if coordinator:
+        check_coordinator(coordinator, "--coordinator")
     code = run(nproc, list(ctx.args), coordinator=coordinator, grace=grace, echo=typer.echo,
                echo_err=lambda text: typer.echo(text, err=True))
     raise typer.Exit(code)

@@ -181,7 +181,7 @@ def predict(
 
     from ferkit.faces import DETECTORS
     from ferkit.inference import EmotionRecognizer
-    from ferkit.inference.predictor import EXPLAIN_NEEDS_KERAS
+    from ferkit.inference.predictor import KERAS_FOR_GRADCAM
     from ferkit.inference.shipped import is_shipped_name
 
     if detector not in DETECTORS:
@@ -206,7 +206,7 @@ def predict(
     recognizer = EmotionRecognizer.load(model, detector=detector, runtime=runtime, min_face=min_face,
                                         align=align, trust_model=trust_model)
     if explain and not recognizer.can_explain:
-        raise FerkitError(EXPLAIN_NEEDS_KERAS)
+        raise FerkitError(f"--explain needs {KERAS_FOR_GRADCAM}")
     run = Run(recognizer, out, explain, fps, every, smooth)
     pending: list[Input] = []
     with tqdm(total=len(inputs), unit="input", disable=None if len(inputs) > 1 else True) as bar:

@@ -43,7 +43,10 @@ def tune(
 
     base = load_config(config, list(set_ or []))
     search_space = load_space(space, base)
-    study_storage = tuning.open_storage(storage or f"journal:{out / 'study.journal'}")
+    try:
+        study_storage = tuning.open_storage(storage or f"journal:{out / 'study.journal'}")
+    except tuning.StorageError as exc:
+        raise FerkitError(f"--storage {exc.url!r}: {exc.problem}") from None
     search = tuning.Search(base, search_space, data, out, epochs_per_trial, print_fn=typer.echo)
     dataset = search.load_data(base)
     typer.echo(f"Data: {dataset.source}: trials train on {dataset.roles['train']!r} and are scored by the "

@@ -98,11 +98,11 @@ def launch(nproc: int, command: Sequence[str], coordinator: str | None = None, g
         program: what to run with `command` appended (default: this Python's `-m ferkit.cli.main`).
     """
     if nproc < 1:
-        raise DistributedError(f"--nproc {nproc}: needs at least 1 process")
+        raise DistributedError(f"nproc={nproc}: needs at least 1 process")
     if not command:
-        raise DistributedError("no command to launch; give it after --: ferkit launch --nproc 2 -- train ...")
+        raise DistributedError("command is empty: give the ferkit command to run, e.g. ['train', ...]")
     if coordinator:
-        check_coordinator(coordinator, "--coordinator")
+        check_coordinator(coordinator, "coordinator")
     else:
         coordinator = f"127.0.0.1:{free_port()}"
     echo_err = echo_err or echo

@@ -71,25 +71,26 @@ def _as_int(value: str | int, source: str) -> int:
 def resolve_process_group(coordinator: str | None = None, num_processes: int | None = None,
                           process_id: int | None = None,
                           environ: Mapping[str, str] | None = None) -> ProcessGroup:
-    """Combine flags with the environment (flags win) and check the result.
+    """Combine the arguments with the environment (arguments win) and check the result.
 
     Raises:
-        DistributedError: naming the flag and the environment variables when a value is missing or invalid.
+        DistributedError: naming the parameter and the environment variables when a value is missing or
+            invalid.
     """
     environ = os.environ if environ is None else environ
     found: dict[str, tuple[str | int, str]] = {}
-    for key, flag, value, names in (
-        ("coordinator", "--coordinator", coordinator, COORDINATOR_VARIABLES),
-        ("num_processes", "--num-processes", num_processes, NUM_PROCESSES_VARIABLES),
-        ("process_id", "--process-id", process_id, PROCESS_ID_VARIABLES),
+    for key, value, names in (
+        ("coordinator", coordinator, COORDINATOR_VARIABLES),
+        ("num_processes", num_processes, NUM_PROCESSES_VARIABLES),
+        ("process_id", process_id, PROCESS_ID_VARIABLES),
     ):
         if value is not None:
-            found[key] = (value, flag)
+            found[key] = (value, key)
             continue
         text, name = _from_environment(names, environ)
         if text is None:
             raise DistributedError(
-                f"distributed training needs {flag} (or one of the environment variables "
+                f"distributed training needs {key} (or one of the environment variables "
                 f"{', '.join(names)}); `ferkit launch` sets them for local processes"
             )
         if name == "KERAS_DISTRIBUTION_JOB_ADDRESSES":

@@ -200,7 +200,7 @@ class Mirrored(SingleProcess):
 
             if keras.backend.backend() != "tensorflow":
                 raise DistributedError(
-                    "--distribution mirrored runs on the TensorFlow backend, not "
+                    "distribution='mirrored' runs on the TensorFlow backend, not "
                     f"{keras.backend.backend()!r}; unset KERAS_BACKEND")
         import tensorflow as tf
 
@@ -233,17 +233,17 @@ def strategy_for(distribution: str | None = None, distributed: bool = False, coo
     """
     if distributed:
         if distribution not in (None, "data-parallel"):
-            raise DistributedError(f"--distributed runs data-parallel processes; it cannot be combined with "
-                                   f"--distribution {distribution}")
+            raise DistributedError(f"distributed=True runs data-parallel processes; it cannot be combined with "
+                                   f"distribution={distribution!r}")
         distribution = "data-parallel"
     if distribution is None:
         return SingleProcess()
     if distribution not in DISTRIBUTIONS:
-        raise DistributedError(f"--distribution {distribution!r}: use one of {', '.join(DISTRIBUTIONS)}")
+        raise DistributedError(f"distribution={distribution!r}: use one of {', '.join(DISTRIBUTIONS)}")
     if distribution == "mirrored":
         return Mirrored()
     if heartbeat_timeout < 5:
-        raise DistributedError(f"--heartbeat-timeout {heartbeat_timeout}: needs at least 5 seconds")
+        raise DistributedError(f"heartbeat_timeout={heartbeat_timeout}: needs at least 5 seconds")
     group = resolve_process_group(coordinator, num_processes, process_id)
     use_jax_backend()
     return JaxDataParallel(group, heartbeat_timeout=heartbeat_timeout)

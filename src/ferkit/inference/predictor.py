@@ -26,8 +26,8 @@ from ferkit.inference.classifier import Classifier, load_classifier
 from ferkit.inference.shipped import DEFAULT_MODEL, resolve_model
 
 JSON_DECIMALS = 4
-EXPLAIN_NEEDS_KERAS = ("--explain needs a Keras model file (.keras or .h5): Grad-CAM reads the network's "
-                       "gradients, which exported runtimes do not expose")
+KERAS_FOR_GRADCAM = ("a Keras model file (.keras or .h5): Grad-CAM reads the network's gradients, which "
+                     "exported runtimes do not expose")
 
 
 def load_image(image: Any, name: str | None = None) -> np.ndarray:
@@ -212,7 +212,7 @@ class EmotionRecognizer:
         from ferkit.inference.gradcam import GradCam
 
         if not self.can_explain:
-            raise FerkitError(EXPLAIN_NEEDS_KERAS)
+            raise FerkitError(f"explain() needs {KERAS_FOR_GRADCAM}")
         if not faces:
             return faces
         if self._gradcam is None:

@@ -25,7 +25,11 @@ RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 
 
 class StorageError(FerkitError):
-    """A --storage value that is not a usable Optuna storage."""
+    """A `storage` value that is not a usable Optuna storage; `url` and `problem` let the CLI name its flag."""
+
+    def __init__(self, url: str, problem: str):
+        self.url, self.problem = url, problem
+        super().__init__(f"storage={url!r}: {problem}")
 
 
 def open_storage(url: str) -> str | optuna.storages.BaseStorage:
@@ -33,7 +37,7 @@ def open_storage(url: str) -> str | optuna.storages.BaseStorage:
     if url.startswith("journal:"):
         path_text = url.removeprefix("journal:").strip()
         if not path_text:
-            raise StorageError(f"--storage {url!r}: give the journal file's path: journal:runs/tune.journal")
+            raise StorageError(url, "give the journal file's path: journal:runs/tune.journal")
         path = Path(path_text)
         path.parent.mkdir(parents=True, exist_ok=True)
         from optuna.storages.journal import JournalFileBackend
@@ -41,8 +45,8 @@ def open_storage(url: str) -> str | optuna.storages.BaseStorage:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     if "://" not in url or scheme not in RDB_SCHEMES:
-        raise StorageError(f"--storage {url!r}: use journal:PATH or a database URL such as sqlite:///tune.db "
-                           "or postgresql://user:password@host/db")
+        raise StorageError(url, "use journal:PATH or a database URL such as sqlite:///tune.db or "
+                                "postgresql://user:password@host/db")
     if scheme == "sqlite":
         database = url.split(":///", 1)[-1]
         if database and database != ":memory:":
@@ -51,7 +55,7 @@ def open_storage(url: str) -> str | optuna.storages.BaseStorage:
         return optuna.storages.RDBStorage(url)
     except Exception as exc:  # SQLAlchemy and drivers raise many types for a bad URL or an unreachable server
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"--storage {url!r}: cannot open the database ({reason})") from None
+        raise StorageError(url, f"cannot open the database ({reason})") from None
 
 
 class Search:
