@@ -20,7 +20,8 @@ TESTS = REPO / "tests"
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 FER2013 = SHARED_DATASETS / "fer2013" / "fer2013.npz"
 SFEW = SHARED_DATASETS / "sfew"
-SHIPPED_MODEL = REPO / "src" / "ferkit" / "weights" / "fervgg.keras"
+SHIPPED_MODEL = REPO / "src" / "ferkit" / "weights" / "fervgg.keras"  # the training artefact (Keras runtime)
+SHIPPED_ONNX = REPO / "src" / "ferkit" / "weights" / "fervgg.onnx"  # what `ferkit predict`/`serve` run by default
 
 FER_VENV = REPO / "runs" / "fer-venv"
 FER_IMPORT_CHECK = "from fer.fer import FER"

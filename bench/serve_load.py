@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from common import SHIPPED_MODEL, free_port, rss_mb
+from common import SHIPPED_ONNX, free_port, rss_mb
 from PIL import Image
 
 SMOKE_MODEL = Path("/tmp/fv_smoke/model.keras")
@@ -118,7 +118,8 @@ async def drive(base: str, payload: bytes, clients: int, duration: float) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None,
-                        help="model file; default: the shipped fervgg.keras, else /tmp/fv_smoke/model.keras")
+                        help="model file; default: the shipped fervgg.onnx (what ferkit serve runs), else "
+                             "/tmp/fv_smoke/model.keras")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of measured load")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of unmeasured load first")
@@ -130,7 +131,7 @@ def main() -> None:
                                                     "--model is given")
     args = parser.parse_args()
     if args.model is None and args.ferkit is None:
-        args.model = next((path for path in (SHIPPED_MODEL, SMOKE_MODEL) if path.is_file()), None)
+        args.model = next((path for path in (SHIPPED_ONNX, SMOKE_MODEL) if path.is_file()), None)
 
     payload = one_face_photo()
     port = free_port()

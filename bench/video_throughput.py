@@ -19,7 +19,7 @@ import resource
 import time
 from pathlib import Path
 
-from common import REPO, SHIPPED_MODEL, rss_mb
+from common import REPO, SHIPPED_ONNX, rss_mb
 
 SIZE = (640, 480)
 
@@ -50,7 +50,8 @@ def make_video(path: Path, seconds: float, fps: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=SHIPPED_MODEL, help="model file or export")
+    parser.add_argument("--model", type=Path, default=SHIPPED_ONNX,
+                        help="model file or export (default: the shipped ONNX model, as ferkit predict)")
     parser.add_argument("--video", type=Path, default=REPO / "runs" / "video_bench" / "astronaut_60s.mp4")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--fps", type=int, default=30)
