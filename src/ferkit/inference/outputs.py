@@ -7,11 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.files import atomic_path, temporary_path_for
-
-# The prediction outputs' names for the one atomic-write helper (`ferkit.files`).
-temporary_next_to = temporary_path_for
-atomic_target = atomic_path
+from ferkit.files import atomic_path
 
 
 def write_image(path: str | Path, rgb: np.ndarray) -> Path:
@@ -20,6 +16,6 @@ def write_image(path: str | Path, rgb: np.ndarray) -> Path:
     ok, encoded = cv2.imencode(path.suffix, np.ascontiguousarray(rgb[..., ::-1]))
     if not ok:
         raise OSError(f"OpenCV cannot encode an image as {path.suffix}")
-    with atomic_target(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(encoded.tobytes())
     return path

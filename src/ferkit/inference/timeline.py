@@ -12,9 +12,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ferkit.files import commit
+from ferkit.files import atomic_path, commit, temporary_path_for
 from ferkit.inference.drawing import annotate
-from ferkit.inference.outputs import atomic_target, temporary_next_to
 from ferkit.inference.video_encoder import H264Writer
 
 PLOTTED_TRACKS = 6
@@ -95,7 +94,7 @@ class TimelineWriter:
         self.class_names = class_names
         self.size = size
         self.paths = {kind: self._final(kind) for kind in self.KINDS}
-        self.temporary = {kind: temporary_next_to(path) for kind, path in self.paths.items()}
+        self.temporary = {kind: temporary_path_for(path) for kind, path in self.paths.items()}
         self._csv_file = self.temporary["timeline.csv"].open("w", newline="")
         self._json_file = self.temporary["timeline.json"].open("w")
         try:
@@ -145,9 +144,9 @@ class TimelineWriter:
         self._close_files()
         for kind, path in self.paths.items():
             commit(self.temporary[kind], path)
-        with atomic_target(self._final("timeline.png")) as tmp:
+        with atomic_path(self._final("timeline.png")) as tmp:
             plot_tracks(self._series, self.class_names, tmp)
-        with atomic_target(self._final("summary.json")) as tmp:
+        with atomic_path(self._final("summary.json")) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
 
     def discard(self) -> None:
