@@ -12,6 +12,7 @@ import importlib
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,3 +113,21 @@ def fer_classifier():
         return np.asarray(detector._classify_emotions((faces / 255.0 - 0.5) * 2.0), dtype=np.float64)
 
     return detector, classify
+
+
+def wait_until_healthy(base: str, server: subprocess.Popen, timeout: float = 600) -> float:
+    """Seconds until `ferkit serve` at `base` answers `/healthz` with 200; RuntimeError if the process exits
+    or the timeout passes. (httpx is imported here: fer's venv imports this module without it.)"""
+    import httpx
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited with code {server.returncode}; see its log")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"server not ready after {timeout} s")

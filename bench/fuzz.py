@@ -35,7 +35,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import fuzz_inputs as inputs  # noqa: E402
-from common import free_port, rss_mb  # noqa: E402
+from common import free_port, rss_mb, wait_until_healthy  # noqa: E402
 
 COUNTS = {"api_http": 5600, "api_raw": 1500, "cli_images": 2500, "cli_npz": 150, "cli_csv": 150,
           "cli_models": 100, "cli_configs": 50}
@@ -181,16 +181,10 @@ def run_api(counts: dict, rng: np.random.Generator, seeds: list[bytes], workdir:
     http, raw = Tally("api_http"), Tally("api_raw")
     memory = {}
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"fuzz server did not start:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
+        try:
+            wait_until_healthy(base, server, timeout=300)
+        except RuntimeError as exc:
+            raise RuntimeError(f"fuzz server did not start ({exc}):\n{log_path.read_text()[-2000:]}") from None
         with httpx.Client(base_url=base) as client:
             warm_up = max(1, counts["api_http"] // 10)
             fuzz_http(client, warm_up, rng, seeds, http, threads=2)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from common import SHIPPED_ONNX, free_port, rss_mb
+from common import SHIPPED_ONNX, free_port, rss_mb, wait_until_healthy
 from PIL import Image
 
 SMOKE_MODEL = Path("/tmp/fv_smoke/model.keras")
@@ -72,20 +72,6 @@ def start_server(args, port: int, log_file) -> subprocess.Popen:
         command += ["--model", str(args.model)]
     env = {name: value for name, value in os.environ.items() if not (args.ferkit and name == "PYTHONPATH")}
     return subprocess.Popen(command, stdout=log_file, stderr=log_file, env=env)
-
-
-def wait_ready(base: str, server: subprocess.Popen, timeout: float = 600) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if server.poll() is not None:
-            raise SystemExit(f"server exited with code {server.returncode}; see its log")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return time.monotonic() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"server not ready after {timeout} s")
 
 
 async def drive(base: str, payload: bytes, clients: int, duration: float) -> tuple[list[float], int, float]:
@@ -139,7 +125,7 @@ def main() -> None:
     with args.log.open("w") as log_file:
         server = start_server(args, port, log_file)
         try:
-            load_seconds = wait_ready(base, server)
+            load_seconds = wait_until_healthy(base, server)
             asyncio.run(drive(base, payload, args.clients, args.warmup))
             sampler = MemorySampler(server.pid)
             rss_before = rss_mb(server.pid)

@@ -5,7 +5,6 @@ ONNX model. The environment's dependencies are cached under test-artifacts/ (too
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from plain_env import clean_environ, plain_env  # noqa: E402
+from support.serving import free_port  # noqa: E402
 
 from ferkit.inference.shipped import SHIPPED_MODELS  # noqa: E402
 
@@ -42,12 +42,6 @@ def photo(tmp_path_factory) -> Path:
 def _ferkit(env: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(env / "bin" / "ferkit"), *args], capture_output=True, text=True, timeout=300,
                           cwd=cwd, env=clean_environ())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -78,7 +72,7 @@ def test_the_plain_install_has_no_tensorflow_and_predicts_and_evaluates(env, pho
 
 @pytest.mark.slow
 def test_the_plain_install_serves_the_api(env, photo, tmp_path):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([str(env / "bin" / "ferkit"), "serve", "--port", str(port)], cwd=tmp_path,
                               env=clean_environ(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

@@ -14,7 +14,7 @@ import urllib.request
 import httpx
 import pytest
 import uvicorn
-from support.serving import astronaut, encode, free_port, write_tiny_model
+from support.serving import astronaut, encode, free_port, wait_healthy, write_tiny_model
 
 from ferkit.serving import ServeSettings, create_app
 from ferkit.serving.server import server_options
@@ -35,15 +35,7 @@ def base_url(tmp_path_factory):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server not ready"
-        time.sleep(0.2)
+    wait_healthy(base, timeout=120)
     yield base
     server.should_exit = True
     thread.join(timeout=30)

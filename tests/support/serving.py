@@ -66,18 +66,21 @@ def start_server(model: Path, port: int, log_path: Path, *extra: str) -> subproc
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
-def wait_healthy(base: str, server: subprocess.Popen, log_path: Path, timeout: float = 300) -> None:
+def wait_healthy(base: str, server: subprocess.Popen | None = None, log_path: Path | None = None,
+                 timeout: float = 300) -> None:
+    """Poll `/healthz` until it answers 200; fail early if the server process (when there is one) exits."""
+    tail = (lambda: ":\n" + log_path.read_text()[-3000:]) if log_path else (lambda: "")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"server exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
+        if server is not None and server.poll() is not None:
+            raise RuntimeError(f"server exited with {server.returncode}{tail()}")
         try:
             if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.3)
-    raise RuntimeError(f"server not healthy after {timeout} s:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"server not healthy after {timeout} s{tail()}")
 
 
 def stop_server(server: subprocess.Popen) -> None:
