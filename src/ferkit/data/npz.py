@@ -13,13 +13,21 @@ from ferkit.data.ferplus import FERPLUS_COLUMNS
 from ferkit.errors import DataError
 
 
+def read_ferplus_votes(data_source: str | Path) -> np.ndarray | None:
+    """The raw `ferplus_votes` array of an npz dataset (row-aligned with its images), or None."""
+    path = Path(data_source)
+    if path.suffix.lower() != ".npz" or not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as arrays:
+        return arrays["ferplus_votes"] if "ferplus_votes" in arrays.files else None
+
+
 def ferplus_votes_of(path: Path) -> np.ndarray:
     """The `ferplus_votes` array of an npz dataset, or DataError saying FER+ labels need one."""
-    if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as arrays:
-            if "ferplus_votes" in arrays.files:
-                return arrays["ferplus_votes"]
-    raise DataError(f"{path}: FER+ labels need an .npz with a 'ferplus_votes' array (like fer2013.npz)")
+    votes = read_ferplus_votes(path)
+    if votes is None:
+        raise DataError(f"{path}: FER+ labels need an .npz with a 'ferplus_votes' array (like fer2013.npz)")
+    return votes
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -11,23 +11,14 @@ can score on them by memory. `rows_duplicated_in` finds them by hashing each ima
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 
 from ferkit.data.ferplus import NOT_LABELLED, MajorityLabels, ferplus_majority
+from ferkit.data.npz import read_ferplus_votes
 
 __all__ = ["NOT_LABELLED", "MajorityLabels", "ferplus_majority", "read_ferplus_votes", "pixel_hash",
            "rows_duplicated_in"]
-
-def read_ferplus_votes(data_source: str | Path) -> np.ndarray | None:
-    """The raw `ferplus_votes` array of an npz dataset (row-aligned with its images), or None."""
-    path = Path(data_source)
-    if path.suffix.lower() != ".npz" or not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as arrays:
-        return arrays["ferplus_votes"] if "ferplus_votes" in arrays.files else None
-
 
 def pixel_hash(image: np.ndarray) -> bytes:
     """A digest of an image's shape and pixel bytes: equal exactly when the images are identical."""
