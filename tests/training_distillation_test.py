@@ -13,6 +13,8 @@ from ferkit.models.saving import load_model
 from ferkit.training import train_or_load
 from ferkit.training.distillation import (
     distilled_targets,
+    images_for_channels,
+    kernel_for_channels,
     load_initial_weights,
     teacher_ensemble,
     teacher_probabilities,
@@ -40,6 +42,39 @@ def test_initial_weights_reproduce_the_source_model(stage_one):
     assert not np.allclose(model(images, training=False), source(images, training=False), atol=1e-3)
     load_initial_weights(model, str(model_path), data)
     np.testing.assert_allclose(model(images, training=False), source(images, training=False), atol=1e-6)
+
+
+def test_a_grey_model_starts_a_colour_run_with_the_same_answers(stage_one, faces_folder):
+    config, data, model_path = stage_one
+    source, _ = load_model(model_path)
+    colour_data = load_data(faces_folder, image_size=config.ImageSize, color_mode="rgb", validation_split=0.25,
+                            seed=0)
+    model = build_model(config.with_updates(ColorMode="rgb", NoOfClasses=data.num_classes), data.num_classes)
+    load_initial_weights(model, str(model_path), colour_data)
+    colour_images = colour_data.images[:6].astype("float32")
+    grey_images = data.images[:6].astype("float32")  # the same faces, converted to grey when read
+    expected = source(grey_images, training=False)
+    np.testing.assert_allclose(model(images_for_channels(grey_images, 3), training=False), expected, atol=1e-5)
+    np.testing.assert_allclose(model(colour_images, training=False), expected, atol=2e-2)  # grey rounded to uint8
+
+
+def test_first_convolutions_convert_between_grey_and_colour_input():
+    grey = np.random.default_rng(0).normal(size=(3, 3, 1, 4)).astype(np.float32)
+    colour = kernel_for_channels(grey, 3)
+    assert colour.shape == (3, 3, 3, 4)
+    np.testing.assert_allclose(kernel_for_channels(colour, 1), grey, atol=1e-6)
+    assert kernel_for_channels(grey, 2) is grey
+
+
+def test_a_grey_teacher_teaches_a_colour_run(stage_one, faces_folder):
+    config, data, model_path = stage_one
+    colour_data = load_data(faces_folder, image_size=config.ImageSize, color_mode="rgb", validation_split=0.25,
+                            seed=0)
+    indices = np.arange(5)
+    from_colour = teacher_probabilities([str(model_path)], colour_data, indices)
+    from_grey = teacher_probabilities([str(model_path)], data, indices)
+    np.testing.assert_allclose(from_colour, from_grey, atol=2e-2)
+    assert from_colour.shape == (5, data.num_classes)
 
 
 def test_initial_weights_match_output_classes_by_name(stage_one):

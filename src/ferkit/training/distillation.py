@@ -5,6 +5,11 @@ a list of them) blends flip-averaged predictions on the training images into the
 distillation), which passes on what the teachers learned about ambiguous faces that one-hot labels cannot say.
 With `TeacherSeesAugmented` the teachers instead predict every augmented training batch as the student sees
 it (`teacher_ensemble`), so a shifted, darkened or blurred face is not taught the clean face's answer.
+
+A grey model can start or teach a colour run and the other way round: the first convolution's kernel is
+spread over (or summed from) the three channels by the luminance weights, so the warm-started network gives
+the source's answers on every image before training moves it; a teacher of the other colour mode sees the
+batch converted to its own.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from ferkit.errors import ConfigError
 from ferkit.models.saving import load_model
 
 TEACHER_BATCH = 256
+LUMINANCE = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, as OpenCV's and PIL's grey conversion
 
 
 def _load_matching(path: str, key: str, data: LabeledData) -> tuple[keras.Model, list[int]]:
@@ -52,7 +58,10 @@ def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> li
     head, source_head = model.layers[-1], source.layers[-1]
     body = [w for w in model.weights if not any(w is h for h in head.weights)]
     source_body = [w for w in source.weights if not any(w is h for h in source_head.weights)]
-    if [tuple(w.shape) for w in source_body] != [tuple(w.shape) for w in body] or len(head.weights) != len(
+    source_values = [w.numpy() for w in source_body]
+    if source_values and source_values[0].ndim == 4 and body and tuple(body[0].shape) != source_values[0].shape:
+        source_values[0] = kernel_for_channels(source_values[0], body[0].shape[-2])
+    if [v.shape for v in source_values] != [tuple(w.shape) for w in body] or len(head.weights) != len(
             source_head.weights):
         raise ConfigError(
             f"configuration key InitialWeights={path!r}: its weights do not fit this configuration's network "
@@ -66,13 +75,34 @@ def load_initial_weights(model: keras.Model, path: str, data: LabeledData) -> li
             f"configuration key InitialWeights={path!r}: the model's classes ({', '.join(source_names)}) "
             f"share no name with the data's ({', '.join(data.class_names)})"
         )
-    for target, origin in zip(body, source_body, strict=True):
-        target.assign(origin.numpy())
+    for target, value in zip(body, source_values, strict=True):
+        target.assign(value)
     for target, origin in zip(head.weights, source_head.weights, strict=True):
         values = np.array(target.numpy())
         values[..., to_rows] = origin.numpy()[..., from_rows]
         target.assign(values)
     return [name for name, position in zip(data.class_names, positions, strict=True) if position is None]
+
+
+def kernel_for_channels(kernel: np.ndarray, channels: int) -> np.ndarray:
+    """A first convolution's (h, w, in, out) kernel for `channels` input channels, answering a grey image the
+    same: a grey kernel (in = 1) becomes a colour one weighted by luminance, a colour one is summed into one
+    grey channel. Other channel counts are returned unchanged (and then refused as not fitting)."""
+    if kernel.shape[-2] == 1 and channels == 3:
+        return kernel * LUMINANCE.reshape(1, 1, 3, 1)
+    if kernel.shape[-2] == 3 and channels == 1:
+        return kernel.sum(axis=-2, keepdims=True)
+    return kernel
+
+
+def images_for_channels(images, channels: int):
+    """A batch (N, H, W, C) converted to `channels` channels: colour to grey by luminance, grey repeated."""
+    have = images.shape[-1]
+    if have == 3 and channels == 1:
+        return keras.ops.sum(images * LUMINANCE, axis=-1, keepdims=True)
+    if have == 1 and channels == 3:
+        return keras.ops.repeat(images, 3, axis=-1)
+    return images
 
 
 def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any]:
@@ -81,8 +111,10 @@ def teacher_ensemble(paths: list[str], data: LabeledData) -> Callable[[Any], Any
     teachers = [_load_matching(path, "Teacher", data) for path in paths]
 
     def predict(images):
-        return keras.ops.mean(keras.ops.stack([keras.ops.take(teacher(images, training=False), positions, axis=-1)
-                                               for teacher, positions in teachers]), axis=0)
+        return keras.ops.mean(keras.ops.stack([
+            keras.ops.take(teacher(images_for_channels(images, teacher.input_shape[-1]), training=False),
+                           positions, axis=-1)
+            for teacher, positions in teachers]), axis=0)
 
     return predict
 
