@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (ferkit needs Python 3.11)"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[demo,detect,serve,train,export,tune,distributed,cluster,test]"
+	$(BIN)/python -m pip install --quiet -e ".[demo,detect,serve,plots,video,train,export,tune,distributed,cluster,test]"
 	touch $(STAMP)
 
 setup: $(STAMP)

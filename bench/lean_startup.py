@@ -37,6 +37,17 @@ def folder_mb(path: Path) -> float:
     return sum(item.lstat().st_size for item in path.rglob("*") if item.is_file() or item.is_symlink()) / 1e6
 
 
+def largest_packages(env: Path, count: int = 14) -> str:
+    """The `count` largest top-level entries of the env's site-packages, a package's `.libs` folder (bundled
+    shared libraries) counted with it, as `name MB` pairs."""
+    sizes: dict[str, float] = {}
+    for entry in next(env.glob("lib/python3*/site-packages")).iterdir():
+        name = entry.name.removesuffix(".libs").removesuffix(".py")
+        sizes[name] = sizes.get(name, 0.0) + (folder_mb(entry) if entry.is_dir() else entry.lstat().st_size / 1e6)
+    largest = sorted(sizes.items(), key=lambda item: -item[1])[:count]
+    return ", ".join(f"{name} {mb:.1f}" for name, mb in largest)
+
+
 def bare_venv_mb() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([PYTHON, "-m", "venv", f"{tmp}/bare"], check=True)
@@ -111,6 +122,7 @@ def main() -> None:
     total, bare = folder_mb(env), bare_venv_mb()
     print(f"\n(a) on disk: {total:.0f} MB in all; {total - bare:.0f} MB added by `pip install ferkit[serve]` to a "
           f"bare venv ({bare:.0f} MB: pip, setuptools)")
+    print(f"largest in site-packages (MB): {largest_packages(env)}")
 
     with tempfile.TemporaryDirectory() as tmp:
         import cv2
@@ -118,7 +130,7 @@ def main() -> None:
 
         photo = Path(tmp) / "photo.jpg"
         cv2.imwrite(str(photo), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
-        print("\n(b) cold `ferkit predict photo.jpg` (512×512 astronaut, Haar)\n")
+        print("\n(b) cold `ferkit predict photo.jpg` (512×512 astronaut, default detector: YuNet)\n")
         print("| install / model | wall s (median) | runs | CPU s (median) | peak RSS MB |\n|---|---|---|---|---|")
         print(cold_predict("plain + [serve], shipped ONNX", [str(env / "bin" / "ferkit")], clean_environ(),
                            photo, args.runs))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.cli import run_cli
 
-from ferkit.cli.main import main
 from ferkit.data.sources import FER2013_CLASSES
 from ferkit.evaluation.calibration import apply_temperature
 from ferkit.evaluation.compare import mcnemar_exact
@@ -61,14 +60,6 @@ def fer_like_npz(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("data") / "fer.npz"
     np.savez_compressed(path, images=images, labels=labels.astype(np.int8), usage=usage, ferplus_votes=votes)
     return path
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["ferkit", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def _ferplus_majority_by_hand(votes: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from ferkit.config import load_config
-from ferkit.evaluation.report import confusion_figure, confusion_title
+from ferkit.evaluation.figures import confusion_figure
+from ferkit.evaluation.report import confusion_title
 from ferkit.evaluation.tta import SINGLE_CROP_PROTOCOL
 from ferkit.training.callbacks import EpochSummary
 from ferkit.training.plots import best_epoch, history_figure

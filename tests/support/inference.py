@@ -155,3 +155,11 @@ def write_video(path: Path, frames: int = 12, fps: float = 10.0, face_frames: in
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     return path
+
+
+# The lines `ferkit predict` (a video with --out) and `ferkit evaluate` print without ferkit[video] / [plots].
+VIDEO_NOTE = ("note: annotated video written as mp4v, which browsers do not play "
+              "(for H.264: pip install 'ferkit[video]')")
+TIMELINE_PLOT_NOTE = "note: timeline plots (.timeline.png) skipped (for PNG figures: pip install 'ferkit[plots]')"
+EVALUATION_FIGURES_NOTE = ("note: confusion_matrix.png, reliability.png, wrong_examples.png skipped "
+                           "(for PNG figures: pip install 'ferkit[plots]')")

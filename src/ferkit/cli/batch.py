@@ -14,9 +14,7 @@ PYARROW_NEEDED = "ferkit batch needs pyarrow to write Parquet: pip install 'ferk
 
 
 def batch(
-    inputs: Annotated[list[str], typer.Argument(
-        help="Folders (searched recursively), image or video files, glob patterns ('photos/**/*.jpg', quoted) "
-             "or CSV/Parquet manifests with a 'path' column.", show_default=False)],
+    inputs: Annotated[list[str], typer.Argument(show_default=False)],
     out: Annotated[Path, typer.Option(
         help="Output folder: faces/ (one Parquet row per face), errors/ (one row per failed file). "
              "Files already done there are skipped.", show_default=False)],
@@ -39,7 +37,11 @@ def batch(
         help="Files per committed Parquet part (also every 30 s; default 256): the most a crash makes redo.",
         show_default=False)] = None,
 ) -> None:
-    """Recognise the emotion of every face in photos and videos into Parquet tables, resumably."""
+    """Recognise the emotion of every face in photos and videos into Parquet tables, resumably.
+
+    INPUTS: folders (searched recursively), image or video files, glob patterns ('photos/**/*.jpg', quoted) or
+    CSV/Parquet manifests with a 'path' column.
+    """
     try:
         import pyarrow  # noqa: F401 - fail early with the install hint
     except ImportError:

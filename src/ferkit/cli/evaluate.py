@@ -50,8 +50,8 @@ def evaluate(
     labels: LabelsOption = Labels.dataset,
     trust_model: TrustModelOption = False,
 ) -> None:
-    """Evaluate a model: writes metrics.json, predictions.npz, confusion_matrix.png, reliability.png and
-    wrong_examples.png, and prints per-class and headline metrics."""
+    """Evaluate a model: writes metrics.json, predictions.npz and (with ferkit[plots]) confusion_matrix.png,
+    reliability.png and wrong_examples.png, and prints per-class and headline metrics."""
     from ferkit.evaluation import evaluate_model, format_table, write_report
     from ferkit.inference.shipped import resolve_model
 

@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 from typer.models import CommandInfo
 
 from ferkit.errors import FerkitError, UntrustedModelError
+from ferkit.extras import MissingExtraWarning
 from ferkit.quiet import VERBOSE_VARIABLE, quiet_tensorflow_import
 
 QUIET_LOGGERS = ("tensorflow", "absl", "keras", "jax", "h5py")
@@ -52,9 +53,9 @@ COMMANDS = {
                         "and plots.", "tune", ("tensorflow", "keras", "optuna")),
     "serve": CommandSpec("Serve the REST API (POST /v1/predict, /healthz, /v1/model, /metrics, /docs) and the "
                          "web page at /.", "serve", ("fastapi", "uvicorn", "multipart", "prometheus_client")),
-    "evaluate": CommandSpec("Evaluate a model: writes metrics.json, predictions.npz, confusion_matrix.png, "
-                            "reliability.png and wrong_examples.png, and prints per-class and headline "
-                            "metrics."),
+    "evaluate": CommandSpec("Evaluate a model: writes metrics.json, predictions.npz and (with ferkit[plots]) "
+                            "confusion_matrix.png, reliability.png and wrong_examples.png, and prints per-class "
+                            "and headline metrics."),
     "calibrate": CommandSpec("Fit temperature scaling on a split, write the calibrated copy and print ECE and NLL "
                              "before/after.", "train",
                              ("tensorflow", "keras")),
@@ -150,8 +151,21 @@ def _ferkit(verbose: bool = typer.Option(False, "--verbose", help="Show TensorFl
         set_verbosity(True)
 
 
+python_show_warning = warnings.showwarning
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """`warnings.showwarning` for the CLI: an output skipped for a missing extra is one `note:` line on
+    stderr; other warnings keep Python's format."""
+    if issubclass(category, MissingExtraWarning):
+        typer.echo(f"note: {message}", err=True)
+    else:
+        python_show_warning(message, category, filename, lineno, file, line)
+
+
 def main() -> None:
     """Entry point: user mistakes end with one line on stderr and exit code 2, never a traceback."""
+    warnings.showwarning = show_warning
     try:
         app()
     except UntrustedModelError as exc:

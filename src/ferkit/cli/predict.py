@@ -148,9 +148,7 @@ def _error_record(file: str, exc: Exception) -> dict[str, Any]:
 
 
 def predict(
-    paths: Annotated[list[str], typer.Argument(
-        help="Image files, folders (searched recursively), video files, or - for one image on stdin.",
-        show_default=False)],
+    paths: Annotated[list[str], typer.Argument(show_default=False)],
     model: Annotated[Path | None, typer.Option(
         help="Shipped model name (default) or model file (.onnx, .keras, .h5, .tflite); default: the shipped "
              "model.")] = None,
@@ -176,7 +174,10 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Images read and classified together.")] = 16,
     trust_model: TrustModelOption = False,
 ) -> None:
-    """Predict the emotion of every face; one JSON line per image (per sampled frame of a video)."""
+    """Predict the emotion of every face; one JSON line per image (per sampled frame of a video).
+
+    PATHS: image files, folders (searched recursively), video files, or - for one image on stdin.
+    """
     from tqdm import tqdm
 
     from ferkit.faces import DETECTORS

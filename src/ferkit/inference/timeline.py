@@ -1,5 +1,6 @@
 """What a video shows over time: the emotion timeline and summary, per person (track), and the files written
-for it (`<name>.annotated.mp4`, `.timeline.csv`, `.timeline.json`, `.timeline.png`, `.summary.json`)."""
+for it (`<name>.annotated.mp4`, `.timeline.csv`, `.timeline.json`, `.timeline.png` (with `ferkit[plots]`),
+`.summary.json`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ferkit.extras import installed, warn_missing
 from ferkit.files import atomic_path, commit, temporary_path_for
 from ferkit.inference.drawing import annotate
-from ferkit.inference.video_encoder import H264Writer
+from ferkit.inference.video_encoder import open_video_writer
 
 PLOTTED_TRACKS = 6
 
@@ -98,7 +100,7 @@ class TimelineWriter:
         self._csv_file = self.temporary["timeline.csv"].open("w", newline="")
         self._json_file = self.temporary["timeline.json"].open("w")
         try:
-            self._video = H264Writer(self.temporary["annotated.mp4"], size, max(fps / step, 1.0))
+            self._video = open_video_writer(self.temporary["annotated.mp4"], size, max(fps / step, 1.0))
         except Exception:
             self._video = None
             self.discard()
@@ -139,13 +141,17 @@ class TimelineWriter:
         self._json_file.close()
 
     def finish(self, summary: dict[str, Any]) -> None:
-        """Close the files, give them their final names and write the plot and summary next to them."""
+        """Close the files, give them their final names and write the plot (when matplotlib is installed) and
+        the summary next to them."""
         self._json_file.write("]}\n")
         self._close_files()
         for kind, path in self.paths.items():
             commit(self.temporary[kind], path)
-        with atomic_path(self._final("timeline.png")) as tmp:
-            plot_tracks(self._series, self.class_names, tmp)
+        if installed("matplotlib"):
+            with atomic_path(self._final("timeline.png")) as tmp:
+                plot_tracks(self._series, self.class_names, tmp)
+        else:
+            warn_missing("timeline plots (.timeline.png) skipped", "PNG figures", "plots")
         with atomic_path(self._final("summary.json")) as tmp:
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
 

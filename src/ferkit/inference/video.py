@@ -10,10 +10,11 @@ its emotion, confidence and probabilities are the track's exponential moving ave
 `smooth_seconds`; 0 gives each frame's own answer).
 
 With an output folder, each video gives `<name>.annotated.mp4` (the sampled frames, annotated, at the
-sampling rate; H.264, plays in browsers), `<name>.timeline.csv` (one row per face and sampled frame, with
-its track), `<name>.timeline.json` (every face of every sampled frame), `<name>.timeline.png` (each person's
-probabilities over time) and `<name>.summary.json` (the share of time per emotion, the dominant emotion, the
-runs of one emotion over time and each track's span and dominant emotion).
+sampling rate; H.264, which plays in browsers, with `ferkit[video]`, else mp4v), `<name>.timeline.csv` (one
+row per face and sampled frame, with its track), `<name>.timeline.json` (every face of every sampled frame),
+`<name>.timeline.png` (each person's probabilities over time, with `ferkit[plots]`) and
+`<name>.summary.json` (the share of time per emotion, the dominant emotion, the runs of one emotion over time
+and each track's span and dominant emotion).
 """
 
 from __future__ import annotations
