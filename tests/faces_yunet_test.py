@@ -20,7 +20,7 @@ from ferkit.faces import LANDMARK_NAMES, make_detector
 from ferkit.faces import yunet as yunet_module
 from ferkit.faces.alignment import FER2013_TEMPLATE, aligned_crop, alignment_matrix, roll_degrees
 from ferkit.faces.framing import CALIBRATED_FRAMING, model_input
-from ferkit.faces.second_look import VIEW_SIDE, mapped_back, view_matrix
+from ferkit.faces.second_look import VIEW_SIDE, closer_look, mapped_back, view_matrix
 from ferkit.faces.yunet import DetectorModelError, YuNetDetector
 from ferkit.models.saving import ModelMetadata
 
@@ -139,6 +139,25 @@ def test_a_closer_look_maps_its_view_back_to_the_image():
     # The candidate fills half the view; its centre lands on the view's centre.
     assert np.allclose(matrix @ (120, 74, 1), (VIEW_SIDE / 2, VIEW_SIDE / 2))
     assert back[14] == pytest.approx(0.95)
+
+
+def test_only_views_with_something_face_like_are_turned():
+    row = np.array([30, 30, 40, 40, *[0] * 10, 0.3], np.float32)
+    image = np.zeros((100, 100, 3), np.uint8)
+    views = []
+
+    def detect_view(score):
+        def run(view):
+            views.append(view.shape)
+            centred = [VIEW_SIDE / 2 - 20, VIEW_SIDE / 2 - 20, 40, 40, *[VIEW_SIDE / 2] * 10, score]
+            return np.array([centred] if score else [], np.float32).reshape(-1, 15)
+        return run
+
+    assert closer_look(detect_view(0.0), image, row) is None and len(views) == 1  # nothing: upright only
+    views.clear()
+    assert closer_look(detect_view(0.5), image, row) is None and len(views) == 3  # weak: turned both ways
+    views.clear()
+    assert closer_look(detect_view(0.85), image, row) is not None and len(views) == 1  # sure upright
 
 
 def test_face_free_photos_stay_face_free_with_the_closer_look(yunet):

@@ -24,7 +24,7 @@ import numpy as np
 
 from ferkit.errors import FerkitError
 from ferkit.faces.boxes import FaceBox, detection_scale, effective_min_face, resized, to_original
-from ferkit.faces.second_look import CANDIDATE_THRESHOLD, UPRIGHT_THRESHOLD, second_look
+from ferkit.faces.second_look import CANDIDATE_THRESHOLD, VIEW_FLOOR, second_look
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
@@ -110,10 +110,10 @@ class YuNetDetector:
 
     def _run(self, bgr: np.ndarray, role: str = "scan") -> np.ndarray:
         """YuNet's raw N×15 rows (box, five landmarks, score) on a BGR image; a scan keeps the candidates
-        for a second look too, a view only the rows a second look accepts."""
+        for a second look too, a view (of a candidate) whatever scores at least `VIEW_FLOOR`."""
         height, width = bgr.shape[:2]
         if role == "view":
-            threshold = UPRIGHT_THRESHOLD
+            threshold = VIEW_FLOOR
         else:
             threshold = min(CANDIDATE_THRESHOLD, self.score_threshold) if self.second_look else self.score_threshold
         _, faces = self._network(role, (width, height), threshold).detect(bgr)
