@@ -6,12 +6,21 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 import pytest
-from support.inference import ASTRONAUT_FACE_CENTRE, HEAD, astronaut, chelsea, group_photo, on_astronaut_face
+from support.inference import (
+    ASTRONAUT_FACE_CENTRE,
+    HEAD,
+    astronaut,
+    chelsea,
+    group_photo,
+    on_astronaut_face,
+    rolled_head,
+)
 
 from ferkit.faces import LANDMARK_NAMES, make_detector
 from ferkit.faces import yunet as yunet_module
 from ferkit.faces.alignment import FER2013_TEMPLATE, aligned_crop, alignment_matrix, roll_degrees
 from ferkit.faces.framing import CALIBRATED_FRAMING, model_input
+from ferkit.faces.second_look import VIEW_SIDE, closer_look, mapped_back, view_matrix
 from ferkit.faces.yunet import DetectorModelError, YuNetDetector
 from ferkit.models.saving import ModelMetadata
 
@@ -70,14 +79,10 @@ def test_group_photo_faces_largest_first(yunet):
 
 
 def test_six_faces_of_40_to_110_pixels_two_rolled_by_25_degrees_are_all_found(yunet):
-    head = astronaut()[HEAD]
     canvas = np.full((480, 1000, 3), 120, np.uint8)
     x, centres = 10, []
     for side, roll in [(110, 0), (95, 25), (80, 0), (65, -25), (50, 0), (40, 0)]:
-        small = cv2.resize(head, None, fx=side / 95, fy=side / 95, interpolation=cv2.INTER_AREA)
-        if roll:
-            matrix = cv2.getRotationMatrix2D((small.shape[1] / 2, small.shape[0] / 2), roll, 1.0)
-            small = cv2.warpAffine(small, matrix, small.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+        small = rolled_head(side, roll)
         y = (480 - small.shape[0]) // 2
         canvas[y:y + small.shape[0], x:x + small.shape[1]] = small
         centres.append(x + small.shape[1] / 2)
@@ -107,6 +112,59 @@ def test_rolled_faces_are_found_and_their_roll_has_the_right_sign(yunet, degrees
     # relative to the upright face is checked.
     upright = roll_degrees(yunet.detect(astronaut())[0].landmarks)
     assert np.sign(roll_degrees(boxes[0].landmarks) - upright) == -np.sign(degrees)
+
+
+def test_a_face_the_first_pass_is_unsure_of_is_confirmed_by_a_closer_look(yunet):
+    # A 40-px face rolled by 40 degrees: YuNet's first pass scores it below 0.6; a turned, enlarged view is sure.
+    head = rolled_head(40, 40)
+    canvas = np.full((480, 640, 3), 120, np.uint8)
+    canvas[200:200 + head.shape[0], 300:300 + head.shape[1]] = head
+    centre = (300 + head.shape[1] / 2, 200 + head.shape[0] / 2)
+    assert YuNetDetector(second_look=False).detect(canvas) == []
+    boxes = yunet.detect(canvas)
+    assert len(boxes) == 1 and boxes[0].score >= 0.9
+    box = boxes[0]
+    assert np.hypot(box.x + box.w / 2 - centre[0], box.y + box.h / 2 - centre[1]) < 15
+    # Landmarks from the turned view follow the roll (the first pass's follow about 5 of 30 degrees).
+    assert roll_degrees(box.landmarks) < -20
+
+
+def test_a_closer_look_maps_its_view_back_to_the_image():
+    row = np.array([100, 50, 40, 48, *[110, 60, 130, 62, 120, 72, 112, 85, 128, 86], 0.4], np.float32)
+    matrix = view_matrix(row, 25.0)
+    landmarks = np.hstack([row[4:14].reshape(5, 2), np.ones((5, 1))]) @ matrix.T
+    in_view = np.concatenate([[44, 40, 40, 48], landmarks.ravel(), [0.95]]).astype(np.float32)
+    back = mapped_back(in_view, matrix)
+    np.testing.assert_allclose(back[4:14], row[4:14], atol=1e-3)
+    # The candidate fills half the view; its centre lands on the view's centre.
+    assert np.allclose(matrix @ (120, 74, 1), (VIEW_SIDE / 2, VIEW_SIDE / 2))
+    assert back[14] == pytest.approx(0.95)
+
+
+def test_only_views_with_something_face_like_are_turned():
+    row = np.array([30, 30, 40, 40, *[0] * 10, 0.3], np.float32)
+    image = np.zeros((100, 100, 3), np.uint8)
+    views = []
+
+    def detect_view(score):
+        def run(view):
+            views.append(view.shape)
+            centred = [VIEW_SIDE / 2 - 20, VIEW_SIDE / 2 - 20, 40, 40, *[VIEW_SIDE / 2] * 10, score]
+            return np.array([centred] if score else [], np.float32).reshape(-1, 15)
+        return run
+
+    assert closer_look(detect_view(0.0), image, row) is None and len(views) == 1  # nothing: upright only
+    views.clear()
+    assert closer_look(detect_view(0.5), image, row) is None and len(views) == 3  # weak: turned both ways
+    views.clear()
+    assert closer_look(detect_view(0.85), image, row) is not None and len(views) == 1  # sure upright
+
+
+def test_face_free_photos_stay_face_free_with_the_closer_look(yunet):
+    from skimage import data
+
+    for image in (data.coffee(), data.rocket(), data.stereo_motorcycle()[0]):
+        assert yunet.detect(cv2.resize(image, (640, 480), interpolation=cv2.INTER_AREA)) == []
 
 
 def test_a_tight_crop_is_found_without_the_none_detector(yunet):

@@ -79,6 +79,18 @@ def group_photo(scales=(1.0, 0.7, 0.45), size=(480, 640)) -> tuple[np.ndarray, l
     return canvas, expected
 
 
+def rolled_head(side: int, degrees: float) -> np.ndarray:
+    """The astronaut's head scaled so her face is about `side` pixels, rolled by `degrees` (counter-clockwise)
+    about its centre, the corners filled by repeating the edge pixels."""
+    head = astronaut()[HEAD]
+    small = cv2.resize(head, None, fx=side / HEAD_FACE_OFFSET[2], fy=side / HEAD_FACE_OFFSET[2],
+                       interpolation=cv2.INTER_AREA)
+    if not degrees:
+        return small
+    matrix = cv2.getRotationMatrix2D((small.shape[1] / 2, small.shape[0] / 2), degrees, 1.0)
+    return cv2.warpAffine(small, matrix, small.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
 def encode(image: np.ndarray | Image.Image, fmt: str = "PNG", **options) -> bytes:
     buffer = io.BytesIO()
     (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, fmt, **options)

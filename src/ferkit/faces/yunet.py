@@ -7,7 +7,9 @@ Detection runs on a copy resized so that the smallest wanted face is `YUNET_WIND
 faces down to about 12-17 px). A face that fills the image (a tight crop, as in SFEW or CK+) leaves the
 detector little context; when nothing is found in a small face-shaped image, it is searched again with a grey
 border around it (and, on request, taken whole if even that finds nothing; see `YuNetDetector`). Larger
-images are not searched twice, so a frame without a face costs no more than one with a face.
+images are not searched twice. Detections YuNet is unsure of get a closer look on enlarged, turned views
+(`ferkit.faces.second_look`), so small, blurred and rolled faces are found too; a frame without any
+face-like candidate costs no more than the one pass.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 
 from ferkit.errors import FerkitError
 from ferkit.faces.boxes import FaceBox, detection_scale, effective_min_face, resized, to_original
+from ferkit.faces.second_look import CANDIDATE_THRESHOLD, VIEW_FLOOR, second_look
 
 YUNET_FILE = "face_detection_yunet_2023mar.onnx"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
@@ -75,7 +78,8 @@ class YuNetDetector:
 
     Args:
         min_face: smallest face side, in original pixels, to find (larger is faster).
-        score_threshold: YuNet scores below this are dropped.
+        score_threshold: YuNet scores below this are dropped (or, with `second_look`, checked again).
+        second_look: check unsure detections on enlarged, turned views (see `ferkit.faces.second_look`).
         whole_image_fallback: when nothing is found in a small face-shaped image (even with a border), return
             the whole image as the face, as for a pre-cropped face. Off by default: it also turns a small
             image or video frame without a face into a "face".
@@ -84,36 +88,48 @@ class YuNetDetector:
     name = "yunet"
 
     def __init__(self, min_face: int = 32, score_threshold: float = SCORE_THRESHOLD,
-                 whole_image_fallback: bool = False):
+                 whole_image_fallback: bool = False, second_look: bool = True):
         self.min_face = min_face
         self.score_threshold = score_threshold
         self.whole_image_fallback = whole_image_fallback
+        self.second_look = second_look
         self._model = yunet_model_bytes()
         self._local = threading.local()
 
-    def _network(self, size: tuple[int, int]):
-        network = getattr(self._local, "network", None)
+    def _network(self, role: str, size: tuple[int, int], threshold: float):
+        """This thread's network for `role` ("scan" or "view"), set to `size` (width, height)."""
+        networks = self._local.__dict__.setdefault("networks", {})
+        network, current = networks.get(role, (None, None))
         if network is None:
             network = cv2.FaceDetectorYN.create("onnx", np.frombuffer(self._model, np.uint8), np.zeros(0, np.uint8),
-                                                size, self.score_threshold, NMS_THRESHOLD, TOP_K)
-            self._local.network = network
-            self._local.size = size
-        elif self._local.size != size:
+                                                size, threshold, NMS_THRESHOLD, TOP_K)
+        elif current != size:
             network.setInputSize(size)
-            self._local.size = size
+        networks[role] = (network, size)
         return network
 
-    def _run(self, bgr: np.ndarray) -> np.ndarray:
-        """YuNet's raw N×15 rows (box, five landmarks, score) on a BGR image."""
+    def _run(self, bgr: np.ndarray, role: str = "scan") -> np.ndarray:
+        """YuNet's raw N×15 rows (box, five landmarks, score) on a BGR image; a scan keeps the candidates
+        for a second look too, a view (of a candidate) whatever scores at least `VIEW_FLOOR`."""
         height, width = bgr.shape[:2]
-        _, faces = self._network((width, height)).detect(bgr)
+        if role == "view":
+            threshold = VIEW_FLOOR
+        else:
+            threshold = min(CANDIDATE_THRESHOLD, self.score_threshold) if self.second_look else self.score_threshold
+        _, faces = self._network(role, (width, height), threshold).detect(bgr)
         if faces is None:
             return np.zeros((0, 15), np.float32)
         return faces[np.isfinite(faces).all(axis=1)]  # degenerate inputs can yield non-finite rows
 
+    def _view_rows(self, view: np.ndarray) -> np.ndarray:
+        return self._run(view, "view")
+
     def _detect_at(self, bgr: np.ndarray, scale: float, offset: tuple[float, float],
                    shape: tuple[int, ...]) -> list[FaceBox]:
         rows = self._run(bgr)
+        if self.second_look:
+            smallest = 0.75 * effective_min_face(shape, self.min_face) * scale
+            rows = second_look(self._view_rows, bgr, rows, self.score_threshold, smallest, NMS_THRESHOLD)
         return to_original(rows[:, 0:4], scale, shape, scores=rows[:, 14],
                            landmarks=rows[:, 4:14].reshape(-1, 5, 2), offset=offset)
 
