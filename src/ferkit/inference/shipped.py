@@ -50,7 +50,7 @@ SHIPPED_MODELS = {
     model.name: model for model in (
         ShippedModel("default", "fervgg", "fervgg-2026.11.28.5",
                      "fervgg on FER-2013 (7 classes, 48x48 grayscale, temperature-calibrated)"),
-        ShippedModel("ferplus", "ferplus", "ferplus-2026.12.04.2",
+        ShippedModel("ferplus", "ferplus", "ferplus-2026.12.04.3",
                      "fervgg on the FER+ votes (8 classes with contempt, 48x48 grayscale, temperature-calibrated)"),
     )
 }
